@@ -1,0 +1,78 @@
+"""Sampling strategies of the research log, as pure jittable functions.
+
+Events (categorical): temperature, top-k, top-p (nucleus).
+Multi-hot frames (independent Bernoulli per key): threshold, Bernoulli ("binomial") sampling,
+noise on the fed-back frame, maximum sustain.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def filter_logits(logits: jax.Array, temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 1.0) -> jax.Array:
+  """Scaled and filtered logits ``[..., vocab]``; filtered entries are ``-inf``.
+
+  ``top_k`` <= 0 and ``top_p`` >= 1 disable the filters; temperature must be > 0.
+  """
+  logits = logits.astype(jnp.float32) / jnp.maximum(temperature, 1e-6)
+  vocab = logits.shape[-1]
+  if top_k and 0 < top_k < vocab:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  if top_p < 1.0:
+    sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    cum = jnp.cumsum(probs, axis=-1)
+    # keep the smallest prefix whose mass reaches top_p (always at least one token)
+    keep = (cum - probs) < top_p
+    cutoff = jnp.min(jnp.where(keep, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < cutoff, -jnp.inf, logits)
+  return logits
+
+
+def sample_categorical(rng: jax.Array, logits: jax.Array, temperature: float = 1.0,
+                       top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+  """Token ids ``[...]`` from logits ``[..., vocab]``."""
+  return jax.random.categorical(rng, filter_logits(logits, temperature, top_k, top_p), axis=-1)
+
+
+def sample_frame(rng: jax.Array, probs: jax.Array, mode: str = 'bernoulli',
+                 threshold: float = 0.5, temperature: float = 1.0) -> jax.Array:
+  """A multi-hot frame ``[..., keys]`` in {0, 1} from per-key probabilities.
+
+  ``mode``: 'threshold' (on where p > threshold) or 'bernoulli' (the log's "binomial" sampling;
+  ``temperature`` rescales the logit: p' = sigmoid(logit(p) / T)).
+  """
+  if mode == 'threshold':
+    return (probs > threshold).astype(jnp.float32)
+  if mode == 'bernoulli':
+    p = probs
+    if temperature != 1.0:
+      logit = jnp.log(jnp.clip(p, 1e-7, 1 - 1e-7)) - jnp.log1p(-jnp.clip(p, 1e-7, 1 - 1e-7))
+      p = jax.nn.sigmoid(logit / temperature)
+    return jax.random.bernoulli(rng, p).astype(jnp.float32)
+  raise ValueError(f'frame sampling mode {mode!r}: expected threshold or bernoulli')
+
+
+def apply_max_sustain(frame: jax.Array, held: jax.Array, max_sustain: int) -> tuple[jax.Array,
+                                                                                   jax.Array]:
+  """Releases keys held for ``max_sustain`` frames (the log's 09/16 sustain limit).
+
+  ``held`` ``[..., keys]`` counts consecutive frames each key has sounded before this one.
+  Returns the new frame and the updated counters. ``max_sustain`` <= 0 disables it.
+  """
+  if max_sustain <= 0:
+    return frame, jnp.where(frame > 0, held + 1, 0)
+  frame = jnp.where(held >= max_sustain, 0.0, frame)
+  return frame, jnp.where(frame > 0, held + 1, 0)
+
+
+def feedback_noise(rng: jax.Array, frame: jax.Array, noise: float) -> jax.Array:
+  """Noise on the fed-back frame (the log's 09/16 "add noise"): flips each key with prob ``noise``."""
+  if noise <= 0:
+    return frame
+  flip = jax.random.bernoulli(rng, noise, frame.shape)
+  return jnp.where(flip, 1.0 - frame, frame)

@@ -1,0 +1,22 @@
+"""Task registry: ``config.task`` names the experiment family."""
+
+from __future__ import annotations
+
+import importlib
+
+_TASKS = {
+    'event_lm': 'dsjax.tasks.event_lm:EventLMTask',
+    'pianoroll_lm': 'dsjax.tasks.pianoroll_lm:PianorollLMTask',
+}
+
+
+def register(name: str, target: str) -> None:
+  _TASKS[name] = target
+
+
+def get_task(config):
+  name = config.task
+  if name not in _TASKS:
+    raise ValueError(f'config.task={name!r} is not a known task; known: {sorted(_TASKS)}')
+  module, cls = _TASKS[name].split(':')
+  return getattr(importlib.import_module(module), cls)(config)

@@ -1,0 +1,102 @@
+"""The task interface: what an experiment gives the generic loop.
+
+An experiment is a model + a task + a config. The loop (``dsjax.train.loop``) owns seeds, sharding,
+checkpoints, logging and progress; a task owns its data, its state pytree and its pure step
+functions. A GAN's critic/generator alternation, or a SeqGAN rollout, lives inside its own
+``train_step`` so that one jitted call is one training step whatever the experiment.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Iterator, Mapping
+
+import jax
+import numpy as np
+
+from dsjax.data.notes import Piece
+
+State = Any          # a pytree of arrays
+Batch = Mapping[str, np.ndarray]
+Metrics = Mapping[str, jax.Array]
+
+
+class TrainData(abc.ABC):
+  """A deterministic stream of host batches whose position can be checkpointed."""
+
+  @abc.abstractmethod
+  def __next__(self) -> Batch:
+    ...
+
+  def __iter__(self) -> Iterator[Batch]:
+    return self
+
+  @abc.abstractmethod
+  def state(self) -> dict:
+    ...
+
+  @abc.abstractmethod
+  def restore(self, state: dict) -> None:
+    ...
+
+
+class Task(abc.ABC):
+  """What one experiment implements. All array functions must be pure and jittable."""
+
+  def __init__(self, config):
+    self.config = config
+
+  # -- data ---------------------------------------------------------------------------------
+  @abc.abstractmethod
+  def train_data(self, process_index: int, process_count: int) -> TrainData:
+    """This process's slice of the training batches (``batch_size // process_count`` rows)."""
+
+  def eval_batches(self) -> list[Batch]:
+    """Global evaluation batches (the loop gives each process its rows). Empty: no eval."""
+    return []
+
+  # -- state and steps ----------------------------------------------------------------------
+  @abc.abstractmethod
+  def init(self, rng: jax.Array) -> State:
+    """A fresh train state. Jitted by the loop with replicated outputs."""
+
+  @abc.abstractmethod
+  def train_step(self, state: State, batch: Batch, rng: jax.Array) -> tuple[State, Metrics]:
+    """One optimisation step; ``metrics`` must hold a scalar ``loss`` (checked for NaN/Inf)."""
+
+  def eval_step(self, state: State, batch: Batch) -> Metrics:
+    """Sums over the batch (e.g. ``nll_sum`` and ``count``); the loop adds them up."""
+    raise NotImplementedError
+
+  def eval_summary(self, sums: Mapping[str, float]) -> dict[str, float]:
+    """Turns summed eval quantities into reported metrics."""
+    return dict(sums)
+
+  def learning_rates(self, step: int) -> dict[str, float]:
+    """Learning rates to log at ``step``."""
+    return {}
+
+  # -- generation ---------------------------------------------------------------------------
+  def sample(self, state: State, rng: jax.Array, num: int, length: int,
+             **options) -> np.ndarray:
+    """Generated sequences in the task's encoding (host numpy)."""
+    raise NotImplementedError
+
+  def to_pieces(self, samples: np.ndarray) -> list[Piece]:
+    """Decodes sampled sequences to notes (for MIDI and audio)."""
+    raise NotImplementedError
+
+  def to_rolls(self, samples: np.ndarray) -> list[np.ndarray]:
+    """``[time, pitch]`` rolls of sampled sequences, for pictures."""
+    raise NotImplementedError
+
+  def real_rolls(self, num: int, length: int) -> list[np.ndarray]:
+    """Rolls of real training music of about the same length, shown next to samples."""
+    return []
+
+  def sample_statistics(self, samples: np.ndarray) -> dict[str, float]:
+    """Optional figures about a batch of samples (density, diversity, ...), logged at eval."""
+    return {}
+
+  def hparams(self) -> dict[str, Any]:
+    return {}

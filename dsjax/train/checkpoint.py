@@ -1,0 +1,88 @@
+"""Orbax checkpoints of the train state plus JSON metadata (data-pipeline state, keys, step).
+
+Everything orbax-specific lives here so that a move to another checkpoint API touches one file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+
+
+class Checkpointer:
+  """Saves every ``every`` steps (and on demand), keeps the newest ``keep``, restores the latest.
+
+  The state pytree is saved with ``StandardSave``; ``meta`` is a JSON-able dict (the data
+  pipeline's state, the run's key data, the step).
+  """
+
+  def __init__(self, directory: str, every: int, keep: int = 3, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    self.every = every
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            save_interval_steps=max(1, every), max_to_keep=keep, create=True,
+            enable_async_checkpointing=async_save))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, meta: dict, force: bool = False) -> bool:
+    saved = self._manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                      meta=ocp.args.JsonSave(_jsonable(meta))),
+        force=force)
+    if saved:
+      logging.info('checkpoint saving at step %d in %s', step, self.directory)
+    return saved
+
+  def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict, int]:
+    """Restores ``(state, meta, step)``; ``abstract_state`` carries shapes, dtypes and shardings."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {self.directory}')
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                      meta=ocp.args.JsonRestore()))
+    return restored['state'], dict(restored['meta']), step
+
+  def restore_meta(self, step: int | None = None) -> dict:
+    step = self.latest_step() if step is None else step
+    restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+    return dict(restored['meta'])
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def abstract_like(tree: Any, sharding=None) -> Any:
+  """ShapeDtypeStructs of ``tree`` (with its own shardings unless one is given)."""
+  def one(x):
+    s = sharding if sharding is not None else getattr(x, 'sharding', None)
+    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s)
+  return jax.tree.map(one, tree)
+
+
+def _jsonable(obj):
+  if isinstance(obj, dict):
+    return {str(k): _jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_jsonable(v) for v in obj]
+  if isinstance(obj, np.ndarray):
+    return obj.tolist()
+  if isinstance(obj, np.generic):
+    return obj.item()
+  return obj
