@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dsjax.data import pipeline  # pylint: disable=wrong-import-position
 from dsjax.data.notes import SequenceSet  # pylint: disable=wrong-import-position
 
-DEFAULT_JSB = 'dsjax/data/bundled/jsb_chorales.npz'
+DEFAULT_JSB = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'dsjax', 'data', 'bundled', 'jsb_chorales.npz')
 BATCH = 32
 
 

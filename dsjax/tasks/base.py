@@ -51,9 +51,9 @@ class Task(abc.ABC):
   def train_data(self, process_index: int, process_count: int) -> TrainData:
     """This process's slice of the training batches (``batch_size // process_count`` rows)."""
 
-  def eval_batches(self) -> list[Batch]:
-    """Global evaluation batches (the loop gives each process its rows). Empty: no eval."""
-    return []
+  def eval_batches(self) -> dict[str, list[Batch]]:
+    """``{split: [global batch, ...]}`` for evaluation (the loop gives each process its rows)."""
+    return {}
 
   # -- state and steps ----------------------------------------------------------------------
   @abc.abstractmethod

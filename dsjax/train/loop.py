@@ -110,18 +110,21 @@ class Trainer:
     return self._init(self.keys['init'])
 
   # -- evaluation ---------------------------------------------------------------------------
-  def evaluate(self, state, batches) -> dict[str, float]:
-    if not batches:
-      return {}
-    sums: dict[str, float] = {}
-    local = shd.local_batch_size(len(next(iter(batches[0].values()))))
-    lo = jax.process_index() * local
-    for batch in batches:
-      local_batch = {k: v[lo:lo + local] for k, v in batch.items()}
-      out = jax.device_get(self._eval(state, shd.shard_batch(local_batch, self.mesh)))
-      for k, v in out.items():
-        sums[k] = sums.get(k, 0.0) + float(v)
-    return self.task.eval_summary(sums)
+  def evaluate(self, state, batches_by_split) -> dict[str, float]:
+    """Evaluates every split of ``{split: [global batch, ...]}``; metrics named ``split/name``."""
+    out = {}
+    for split, batches in batches_by_split.items():
+      sums: dict[str, float] = {}
+      local = shd.local_batch_size(len(next(iter(batches[0].values()))))
+      lo = jax.process_index() * local
+      for batch in batches:
+        local_batch = {k: v[lo:lo + local] for k, v in batch.items()
+                       if k in ('inputs', 'targets', 'mask', 'condition')}
+        result = jax.device_get(self._eval(state, shd.shard_batch(local_batch, self.mesh)))
+        for k, v in result.items():
+          sums[k] = sums.get(k, 0.0) + float(v)
+      out.update({f'{split}/{k}': v for k, v in self.task.eval_summary(sums).items()})
+    return out
 
   def generate(self, state, step: int, writer: logger_lib.MetricWriter | None,
                out_dir: str | None) -> dict[str, float]:
@@ -211,7 +214,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     return {'step': step, 'data': data.state(), 'seed': int(config.seed),
             'train_key': np.asarray(jax.random.key_data(trainer.keys['train'])).tolist()}
 
-  eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else []
+  eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else {}
   log_every = max(1, int(tcfg.log_every))
   eval_every = int(tcfg.eval_every)
   history: list[dict] = []

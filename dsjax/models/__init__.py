@@ -1,0 +1,1 @@
+"""Model families: language models over events and frames, autoencoders, GANs."""

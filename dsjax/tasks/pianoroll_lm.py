@@ -1,0 +1,155 @@
+"""Multi-hot next-frame LSTM on piano rolls (sigmoid outputs), with the benchmark's frame NLL.
+
+Frame-level NLL as ``shared/data/README.md`` defines it: for every sequence predict frame t from
+frames < t for t = 1..T-1, sum the NLL over keys and predicted frames of the split, divide by the
+number of predicted frames (nats per frame). Evaluation runs whole sequences (no chunking) unless
+``config.data.eval_max_len`` is set.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dsjax import losses, sampling
+from dsjax.data import pianoroll as roll_lib
+from dsjax.data import pipeline
+from dsjax.models.language_models import MultiHotLM
+from dsjax.tasks import base
+from dsjax.tasks.datasets import load_split
+from dsjax.train.optim import make_optimizer
+
+
+def roll_config(config) -> roll_lib.RollConfig:
+  r = config.data.roll
+  return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
+
+
+class PianorollLMTask(base.Task):
+  """Stacked LSTM over frames ``[batch, time, keys]`` with independent Bernoulli outputs."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.roll_cfg = roll_config(config)
+    self.keys = self.roll_cfg.keys
+    self.train_set = load_split(config, 'pianoroll', 'train')
+    self._eval_sets = {s: load_split(config, 'pianoroll', s) for s in config.data.eval_splits}
+    m = config.model
+    self.model = MultiHotLM(keys=self.keys, hidden=tuple(m.hidden), dense=tuple(m.dense),
+                            dropout_rate=float(m.dropout_rate),
+                            input_dropout_rate=float(m.input_dropout_rate))
+    self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
+
+  # -- data ---------------------------------------------------------------------------------
+  def train_data(self, process_index, process_count):
+    d = self.config.data
+    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
+    return pipeline.WindowSampler(
+        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
+        shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
+        process_index=process_index, process_count=process_count, prefetch=2)
+
+  def eval_batches(self):
+    d = self.config.data
+    return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
+                                              int(d.eval_max_len) or None))
+            for split, seqs in self._eval_sets.items() if len(seqs)}
+
+  # -- steps --------------------------------------------------------------------------------
+  def init(self, rng):
+    frames = jnp.zeros((1, 2, self.keys), jnp.float32)
+    params = self.model.init({'params': rng}, frames)['params']
+    return {'params': params, 'opt_state': self.tx.init(params)}
+
+  def _nll(self, params, batch, rng, deterministic):
+    logits, _ = self.model.apply({'params': params}, batch['inputs'], mask=batch['mask'],
+                                 deterministic=deterministic, rngs={'dropout': rng})
+    return losses.frame_nll(logits, batch['targets'])        # [batch, time]
+
+  def train_step(self, state, batch, rng):
+    def loss_fn(params):
+      return losses.masked_mean(self._nll(params, batch, rng, False), batch['mask'])
+    loss, grads = jax.value_and_grad(loss_fn)(state['params'])
+    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
+    params = optax.apply_updates(state['params'], updates)
+    return ({'params': params, 'opt_state': opt_state},
+            {'loss': loss, 'grad_norm': optax.global_norm(grads)})
+
+  def eval_step(self, state, batch):
+    nll = self._nll(state['params'], batch, jax.random.key(0), True)
+    mask = batch['mask']
+    return {'nll_sum': (nll * mask).sum(), 'frames': mask.sum()}
+
+  def eval_summary(self, sums):
+    return {'frame_nll': sums['nll_sum'] / max(sums['frames'], 1.0), 'frames': sums['frames']}
+
+  def learning_rates(self, step):
+    return {'lr': float(self.schedule(step))}
+
+  # -- sampling -----------------------------------------------------------------------------
+  def primers(self, rng, num: int, length: int) -> np.ndarray:
+    seqs = self.train_set
+    g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
+    length = min(length, int(seqs.lengths.max()))
+    candidates = np.flatnonzero(seqs.lengths >= length)
+    picks = candidates[g.integers(len(candidates), size=num)]
+    return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.float32)
+
+  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
+  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on):
+    """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one jitted scan."""
+    model = self.model
+    logits, carry = model.apply({'params': params}, primer)
+    held = jnp.zeros(primer.shape[::2], jnp.int32)
+    # counters of how long each key has been held at the end of the primer
+    def count(h, frame):
+      h = jnp.where(frame > 0, h + 1, 0)
+      return h, None
+    held, _ = jax.lax.scan(count, held, jnp.swapaxes(primer, 0, 1))
+
+    def body(state, key):
+      carry, logits, held = state
+      k_sample, k_noise = jax.random.split(key)
+      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold)
+      frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
+      fed = sampling.feedback_noise(k_noise, frame, noise_on) if noise_on else frame
+      logits, carry = model.apply({'params': params}, fed[:, None], carry)
+      return (carry, logits[:, 0], held), frame
+
+    keys = jax.random.split(rng, length)
+    _, frames = jax.lax.scan(body, (carry, logits[:, -1], held), keys)
+    return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
+
+  def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
+             max_sustain=None, noise=None, **unused):
+    s = self.config.sample
+    k = int(s.primer) if primer is None else int(primer)
+    primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
+    out = self._sample(
+        state['params'], jnp.asarray(primer_frames), rng, int(length),
+        str(s.mode if mode is None else mode),
+        jnp.float32(s.threshold if threshold is None else threshold),
+        int(s.max_sustain if max_sustain is None else max_sustain),
+        float(s.noise if noise is None else noise))
+    return np.asarray(out).astype(np.uint8)
+
+  def to_pieces(self, samples):
+    return [roll_lib.decode_pianoroll_to_piece(s, self.roll_cfg, name=f'sample_{i}')
+            for i, s in enumerate(samples)]
+
+  def to_rolls(self, samples):
+    return [np.asarray(s) for s in samples]
+
+  def real_rolls(self, num, length):
+    return list(self.primers(jax.random.key(1234), num, length))
+
+  def sample_statistics(self, samples):
+    samples = np.asarray(samples, np.float32)
+    real = np.stack(self.real_rolls(len(samples), samples.shape[1]))
+    return {'note_density': float(samples.mean() * self.keys),
+            'real_note_density': float(real.mean() * self.keys),
+            'silent_frames': float((samples.sum(-1) == 0).mean())}

@@ -1,0 +1,60 @@
+"""Sections every experiment config shares; ``configs/NAME.py`` fills in and overrides them."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = ''
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'bach'            # corpus name or a folder of MIDI files
+  c.data.cache_dir = ''             # '' -> $DSJAX_CACHE_DIR or ~/.cache/dsjax
+  c.data.batch_size = 32            # global batch, split over processes and devices
+  c.data.window = 256               # training window length (items predicted per row)
+  c.data.eval_batch_size = 32
+  c.data.eval_max_len = 0           # 0: whole sequences
+  c.data.transpose = 0              # +-k semitone augmentation (train only), 0 = off
+  c.data.max_pieces = 0             # cap on pieces loaded (0 = all), for quick runs
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.name = 'adam'
+  c.optim.learning_rate = 1e-3
+  c.optim.schedule = 'constant'
+  c.optim.warmup_steps = 0
+  c.optim.final_fraction = 0.0
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.999
+  c.optim.grad_clip_norm = 1.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 10000
+  c.train.log_every = 50
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+  c.train.log_every_step_to_json = False
+  c.train.quiet = False
+
+  c.sample = ml_collections.ConfigDict()
+  c.sample.num = 4
+  c.sample.length = 512
+  c.sample.temperature = 1.0
+  c.sample.top_k = 0
+  c.sample.top_p = 1.0
+  c.sample.primer = 0               # first K items of a real piece as primer (0 = none)
+  c.sample.num_audio = 2
+  c.sample.audio_rate = 16000
+  return c
+
+
+def parse_variant(arg: str | None, known: tuple[str, ...]) -> set[str]:
+  """``'tiny,jsb'`` -> {'tiny', 'jsb'}; unknown words fail with the list of variants."""
+  words = {w for w in (arg or '').split(',') if w}
+  unknown = words - set(known)
+  if unknown:
+    raise ValueError(f'unknown config variant(s) {sorted(unknown)}; known: {list(known)}')
+  return words

@@ -1,0 +1,78 @@
+"""Write MIDI (and WAV) from a run's latest checkpoint.
+
+  python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
+      [--wav] [--top_k=K] [--top_p=P] [--primer=K] [--mode=bernoulli|threshold] [--threshold=X]
+      [--max_sustain=F] [--noise=P] [--seed=S] [--step=STEP]
+
+Sampling runs inside one jitted ``lax.scan``. Options a task does not use are ignored by it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from absl import app, flags, logging
+
+warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder written by launch.train.')
+_NUM = flags.DEFINE_integer('num', 4, 'Number of pieces.')
+_LENGTH = flags.DEFINE_integer('length', None, 'Generated steps (events or frames).')
+_OUT = flags.DEFINE_string('out', None, 'Output folder (default: WORKDIR/generated/step_N).')
+_WAV = flags.DEFINE_bool('wav', False, 'Also render WAV files.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_TEMPERATURE = flags.DEFINE_float('temperature', None, 'Softmax / sigmoid temperature.')
+_TOP_K = flags.DEFINE_integer('top_k', None, 'Top-k filter for events (0 = off).')
+_TOP_P = flags.DEFINE_float('top_p', None, 'Nucleus filter for events (1 = off).')
+_PRIMER = flags.DEFINE_integer('primer', None, 'Prime with the first K items of a real piece.')
+_MODE = flags.DEFINE_enum('mode', None, ['bernoulli', 'threshold'], 'Multi-hot sampling mode.')
+_THRESHOLD = flags.DEFINE_float('threshold', None, 'Threshold for multi-hot outputs.')
+_MAX_SUSTAIN = flags.DEFINE_float('max_sustain', None,
+                                  'Maximum sustain (frames for rolls, seconds for events).')
+_NOISE = flags.DEFINE_float('noise', None, 'Flip probability on the fed-back frame.')
+_SCHEDULE = flags.DEFINE_string('schedule', None,
+                                'GAN code schedule: constant, linspace, ab, song.')
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  import jax
+  import numpy as np
+  from dsjax import viz
+  from dsjax.data import midi_io
+  from dsjax.train.loop import restore_for_inference
+
+  config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value)
+  task = trainer.task
+  options = {k: f.value for k, f in dict(
+      temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, primer=_PRIMER, mode=_MODE,
+      threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE, schedule=_SCHEDULE).items()
+             if f.value is not None}
+  length = _LENGTH.value or int(config.sample.length)
+  rng = jax.random.fold_in(jax.random.key(_SEED.value), step)
+  samples = task.sample(state, rng, _NUM.value, length, **options)
+  pieces = task.to_pieces(samples)
+  out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
+  os.makedirs(out, exist_ok=True)
+  for i, piece in enumerate(pieces):
+    path = os.path.join(out, f'sample_{i:02d}.mid')
+    midi_io.write_midi(piece, path)
+    msg = f'{path}: {len(piece.notes)} notes, {piece.end_time:.1f} s'
+    if _WAV.value and len(piece.notes):
+      import soundfile
+      wav = os.path.join(out, f'sample_{i:02d}.wav')
+      soundfile.write(wav, midi_io.synthesize(piece, fs=22050), 22050)
+      msg += f' -> {wav}'
+    print(msg, flush=True)
+  viz.save_png(viz.rolls_panel(task.to_rolls(samples)), os.path.join(out, 'pianoroll.png'))
+  print(f'piano rolls: {os.path.join(out, "pianoroll.png")}')
+  del np
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)
