@@ -39,8 +39,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.grad_clip_norm = 1.0
   c.train.num_steps = 1500
   c.train.log_every = 50
-  c.train.eval_every = 500
+  c.train.eval_every = 250
   c.train.checkpoint_every = 500
+  c.train.select_by = 'valid/frame_nll'   # report test NLL at the best validation NLL
 
   c.sample.num = 4
   c.sample.length = 128

@@ -23,6 +23,7 @@ _OUT = flags.DEFINE_string('out', None, 'Output folder (default: WORKDIR/generat
 _WAV = flags.DEFINE_bool('wav', False, 'Also render WAV files.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed.')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_BEST = flags.DEFINE_bool('best', False, 'Use the best checkpoint (train.select_by) instead.')
 _TEMPERATURE = flags.DEFINE_float('temperature', None, 'Softmax / sigmoid temperature.')
 _TOP_K = flags.DEFINE_integer('top_k', None, 'Top-k filter for events (0 = off).')
 _TOP_P = flags.DEFINE_float('top_p', None, 'Nucleus filter for events (1 = off).')
@@ -46,7 +47,8 @@ def main(argv):
   from dsjax.data import midi_io
   from dsjax.train.loop import restore_for_inference
 
-  config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value)
+  config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value,
+                                                       best=_BEST.value)
   task = trainer.task
   options = {k: f.value for k, f in dict(
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, primer=_PRIMER, mode=_MODE,

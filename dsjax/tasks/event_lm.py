@@ -109,7 +109,7 @@ class EventLMTask(base.Task):
     """``primer [B, K]`` -> ``[B, K + length]`` ids, one jitted scan over the generated steps."""
     model = self.model
     logits, carry = model.apply({'params': params}, primer)
-    first = sampling.sample_categorical(jax.random.fold_in(rng, -1), logits[:, -1], temperature,
+    first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1], temperature,
                                         top_k, top_p)
 
     def body(state, key):

@@ -21,7 +21,7 @@ from dsjax.data import pipeline
 from dsjax.models.language_models import MultiHotLM
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
-from dsjax.train.optim import make_optimizer
+from dsjax.train.optim import ema_update, make_optimizer
 
 
 def roll_config(config) -> roll_lib.RollConfig:
@@ -63,7 +63,18 @@ class PianorollLMTask(base.Task):
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.keys), jnp.float32)
     params = self.model.init({'params': rng}, frames)['params']
-    return {'params': params, 'opt_state': self.tx.init(params)}
+    state = {'params': params, 'opt_state': self.tx.init(params)}
+    if self.ema_decay:
+      state['ema_params'] = params
+    return state
+
+  @property
+  def ema_decay(self) -> float:
+    return float(self.config.optim.get('ema_decay', 0.0))
+
+  def eval_params(self, state):
+    """The parameters evaluation and sampling use (the EMA average when enabled)."""
+    return state['ema_params'] if self.ema_decay else state['params']
 
   def _nll(self, params, batch, rng, deterministic):
     logits, _ = self.model.apply({'params': params}, batch['inputs'], mask=batch['mask'],
@@ -76,11 +87,13 @@ class PianorollLMTask(base.Task):
     loss, grads = jax.value_and_grad(loss_fn)(state['params'])
     updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
     params = optax.apply_updates(state['params'], updates)
-    return ({'params': params, 'opt_state': opt_state},
-            {'loss': loss, 'grad_norm': optax.global_norm(grads)})
+    new_state = {'params': params, 'opt_state': opt_state}
+    if self.ema_decay:
+      new_state['ema_params'] = ema_update(state['ema_params'], params, self.ema_decay)
+    return new_state, {'loss': loss, 'grad_norm': optax.global_norm(grads)}
 
   def eval_step(self, state, batch):
-    nll = self._nll(state['params'], batch, jax.random.key(0), True)
+    nll = self._nll(self.eval_params(state), batch, jax.random.key(0), True)
     mask = batch['mask']
     return {'nll_sum': (nll * mask).sum(), 'frames': mask.sum()}
 
@@ -130,7 +143,7 @@ class PianorollLMTask(base.Task):
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
     out = self._sample(
-        state['params'], jnp.asarray(primer_frames), rng, int(length),
+        self.eval_params(state), jnp.asarray(primer_frames), rng, int(length),
         str(s.mode if mode is None else mode),
         jnp.float32(s.threshold if threshold is None else threshold),
         int(s.max_sustain if max_sustain is None else max_sustain),

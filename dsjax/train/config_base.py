@@ -29,6 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.b1 = 0.9
   c.optim.b2 = 0.999
   c.optim.grad_clip_norm = 1.0
+  c.optim.ema_decay = 0.0           # > 0: evaluate and sample with an EMA of the parameters
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 10000
@@ -36,6 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_every = 1000
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
+  c.train.select_by = ''            # eval metric that picks the best checkpoint ('' = none)
+  c.train.select_mode = 'min'
   c.train.log_every_step_to_json = False
   c.train.quiet = False
 

@@ -215,6 +215,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
             'train_key': np.asarray(jax.random.key_data(trainer.keys['train'])).tolist()}
 
   eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else {}
+  # Model selection: the eval with the best ``train.select_by`` metric is kept in checkpoints_best/
+  # and its metrics (all splits, e.g. the test NLL at the best validation NLL) in best.json.
+  select_by = str(tcfg.get('select_by', '') or '')
+  best_path = os.path.join(trainer.workdir, 'best.json')
+  best = {}
+  if select_by and os.path.exists(best_path):
+    with open(best_path) as f:
+      best = json.load(f)
+  best_ckpt = (ckpt_lib.Checkpointer(os.path.join(trainer.workdir, 'checkpoints_best'), every=1,
+                                     keep=1) if select_by else None)
   log_every = max(1, int(tcfg.log_every))
   eval_every = int(tcfg.eval_every)
   history: list[dict] = []
@@ -271,14 +281,28 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           log_json({'step': step, 'split': 'eval', **ev})
           bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
           final = dict(ev)
+          if select_by:
+            if select_by not in ev:
+              raise KeyError(f'config.train.select_by={select_by!r} is not an eval metric; '
+                             f'eval metrics: {sorted(ev)}')
+            sign = -1.0 if str(tcfg.get('select_mode', 'min')) == 'min' else 1.0
+            if not best or sign * ev[select_by] > sign * best[select_by]:
+              best = {'step': step, **ev}
+              best_ckpt.save(step, state, meta(step), force=True)
+              if is_main:
+                with open(best_path, 'w') as f:
+                  json.dump(best, f, indent=1, sort_keys=True)
         if sigterm.raised:
           print(f'SIGTERM: checkpoint written at step {step}; exiting.', flush=True)
           break
     finally:
       bar.close()
       checkpointer.close()
+      if best_ckpt is not None:
+        best_ckpt.close()
       writer.flush()
   final['step'] = step
+  final.update({f'best/{k}': v for k, v in best.items()})
   if is_main and step == num_steps:
     hp = {k: v for k, v in _flatten(config.to_dict()).items()}
     hp.update(task.hparams())
@@ -299,11 +323,12 @@ def _flatten(d: dict, prefix: str = '') -> dict[str, Any]:
   return out
 
 
-def restore_for_inference(workdir: str, step: int | None = None):
-  """(config, task, state, step) of a workdir's latest (or given) checkpoint."""
+def restore_for_inference(workdir: str, step: int | None = None, best: bool = False):
+  """(config, trainer, state, step) of a workdir's latest (or given, or best) checkpoint."""
   config = load_config(workdir)
   trainer = Trainer(config, workdir)
-  checkpointer = ckpt_lib.Checkpointer(os.path.join(trainer.workdir, 'checkpoints'), every=1)
+  folder = 'checkpoints_best' if best else 'checkpoints'
+  checkpointer = ckpt_lib.Checkpointer(os.path.join(trainer.workdir, folder), every=1)
   state, _, step = checkpointer.restore(trainer.abstract_state(), step)
   checkpointer.close()
   return config, trainer, state, step

@@ -43,3 +43,9 @@ def make_optimizer(cfg, num_steps: int):
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
   return tx, schedule
+
+
+def ema_update(ema, params, decay: float):
+  """Polyak/EMA average of parameters: ``decay * ema + (1 - decay) * params``."""
+  import jax
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
