@@ -7,6 +7,8 @@ import importlib
 _TASKS = {
     'event_lm': 'dsjax.tasks.event_lm:EventLMTask',
     'pianoroll_lm': 'dsjax.tasks.pianoroll_lm:PianorollLMTask',
+    'gan': 'dsjax.tasks.gan:GANTask',
+    'seqgan': 'dsjax.tasks.seqgan:SeqGANTask',
 }
 
 
