@@ -297,6 +297,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           break
     finally:
       bar.close()
+      if hasattr(data, 'close'):
+        data.close()
       checkpointer.close()
       if best_ckpt is not None:
         best_ckpt.close()
