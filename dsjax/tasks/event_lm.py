@@ -101,7 +101,7 @@ class EventLMTask(base.Task):
     g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
     length = min(length, int(seqs.lengths.max()))
     candidates = np.flatnonzero(seqs.lengths >= length)
-    picks = candidates[g.integers(len(candidates), size=num)]
+    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
     return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.int32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7))

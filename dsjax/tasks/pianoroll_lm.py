@@ -109,7 +109,7 @@ class PianorollLMTask(base.Task):
     g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
     length = min(length, int(seqs.lengths.max()))
     candidates = np.flatnonzero(seqs.lengths >= length)
-    picks = candidates[g.integers(len(candidates), size=num)]
+    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
     return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.float32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
