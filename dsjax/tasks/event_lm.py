@@ -78,7 +78,7 @@ class EventLMTask(base.Task):
         state['params'], batch, rng, False)
     updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
     params = optax.apply_updates(state['params'], updates)
-    metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
+    metrics = {'loss': loss, 'grad_norm': optax.tree.norm(grads),
                'perplexity': jnp.exp(loss)}
     return {'params': params, 'opt_state': opt_state}, metrics
 

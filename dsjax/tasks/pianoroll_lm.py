@@ -90,7 +90,7 @@ class PianorollLMTask(base.Task):
     new_state = {'params': params, 'opt_state': opt_state}
     if self.ema_decay:
       new_state['ema_params'] = ema_update(state['ema_params'], params, self.ema_decay)
-    return new_state, {'loss': loss, 'grad_norm': optax.global_norm(grads)}
+    return new_state, {'loss': loss, 'grad_norm': optax.tree.norm(grads)}
 
   def eval_step(self, state, batch):
     nll = self._nll(self.eval_params(state), batch, jax.random.key(0), True)
