@@ -1,0 +1,40 @@
+"""gan_lstm_cnn: the log's first music GAN (11/01, "G:RNN D:CNN") with the standard GAN loss.
+
+LSTM generator (code + time indicator -> LSTM -> dense decision layer -> sigmoid) against the
+original two-tower CNN critic, trained with the non-saturating GAN loss: one critic step and one
+generator step per train step, Adam 2e-4 with betas (0.5, 0.9) for both, a pool of 2 x batch past
+fakes. (The 11/01 Keras model had a one-tower strided CNN; the two-tower critic is the one every
+later script used, so the comparison with ``iwgan_lstm_cnn`` changes only the loss.)
+
+  python -m launch.train --config=configs/gan_lstm_cnn.py --workdir=/tmp/gan_lstm_cnn
+  python -m launch.train --config=configs/gan_lstm_cnn.py:cpu ...   # the small CPU comparison
+"""
+
+import ml_collections
+
+from dsjax.tasks.gan import base_gan_config, cpu_comparison, tiny_gan
+from dsjax.train.config_base import parse_variant
+
+VARIANTS = ('tiny', 'cpu')
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variant = parse_variant(arg, VARIANTS)
+  c = base_gan_config()
+  c.model.generator.kind = 'lstm'
+  c.model.generator.hidden = (256,)
+  c.model.generator.output = 'sigmoid'
+  c.model.critic.kind = 'cnn'
+  c.gan.loss = 'nonsaturating'
+  c.gan.n_critic = 1
+  c.gan.g_steps = 1
+  c.gan.critic_batches = 'reuse'
+  c.data.batch_size = 32
+  c.gan.pool_size = 64
+  c.optim.learning_rate = 2e-4
+  c.critic_optim.learning_rate = 2e-4
+  if 'cpu' in variant:
+    cpu_comparison(c)
+  if 'tiny' in variant:
+    tiny_gan(c)
+  return c

@@ -1,0 +1,42 @@
+"""iwgan_lstm_cnn: LSTM generator + the original two-tower CNN critic, WGAN-GP.
+
+The critic of the original DCRNN (§3.11): towers over the roll X and its self-similarity X X^T,
+4 x [conv 5x5, ReLU, max-pool 2x2] with 32, 64, 128, 128 filters, then 200 LReLU units and a
+score. Same generator, data, optimiser and critic schedule as ``iwgan_lstm``, so the two differ
+only in the critic.
+
+  python -m launch.train --config=configs/iwgan_lstm_cnn.py --workdir=/tmp/iwgan_lstm_cnn
+  python -m launch.train --config=configs/iwgan_lstm_cnn.py:cpu ...   # the small CPU comparison
+"""
+
+import ml_collections
+
+from dsjax.tasks.gan import base_gan_config, cpu_comparison, tiny_gan
+from dsjax.train.config_base import parse_variant
+
+VARIANTS = ('tiny', 'cpu')
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variant = parse_variant(arg, VARIANTS)
+  c = base_gan_config()
+  c.model.generator.kind = 'lstm'
+  c.model.generator.hidden = (256,)
+  c.model.generator.output = 'sigmoid'
+  c.model.critic.kind = 'cnn'
+  c.model.critic.features = (32, 64, 128, 128)
+  c.model.critic.kernel = 5
+  c.model.critic.dense = 200
+  c.gan.loss = 'wgan_gp'
+  c.gan.n_critic = 5
+  c.gan.g_steps = 1
+  c.gan.critic_batches = 'split'
+  c.data.batch_size = 5 * 32
+  c.gan.pool_size = 64
+  c.optim.learning_rate = 1e-4
+  c.critic_optim.learning_rate = 1e-4
+  if 'cpu' in variant:
+    cpu_comparison(c)
+  if 'tiny' in variant:
+    tiny_gan(c)
+  return c

@@ -1,0 +1,48 @@
+"""strip_deconv: the 11/20 strip-deconvolution generator (original ``DCRNN_RhythmGAN.deconv_dec.py``).
+
+Two LSTM levels [64, 32] (repeats [1, 1]) -> linear -> 7 octave strips x 32 channels -> transposed
+convolution with one shared 1x12 kernel, stride 12 (so a chord shape is reusable in every octave)
+-> tanh; the 4 keys outside the 7 strips stay silent. CNN critic, WGAN-GP, code 20, critic lr 1e-3,
+generator lr 8e-4, G_k = 2, Adam (0.5, 0.9), 64-frame windows; threshold 0.9 as the original.
+
+  python -m launch.train --config=configs/strip_deconv.py
+  python -m launch.train --config=configs/strip_deconv.py:lstm_critic   # LSTM critic instead
+"""
+
+import ml_collections
+
+from dsjax.tasks.gan import base_gan_config, tiny_gan
+from dsjax.train.config_base import parse_variant
+
+VARIANTS = ('tiny', 'lstm_critic')
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variant = parse_variant(arg, VARIANTS)
+  c = base_gan_config()
+  g = c.model.generator
+  g.kind = 'dcrnn'
+  g.cell = 'lstm'
+  g.hidden = (64, 32)
+  g.repeats = (1, 1)
+  g.decision = 'strip'
+  g.strip_channels = 32
+  g.output = 'tanh'
+  g.code_dim = 20
+  c.model.critic.kind = 'cnn'
+  c.gan.loss = 'wgan_gp'
+  c.gan.n_critic = 1
+  c.gan.g_steps = 2
+  c.gan.critic_batches = 'reuse'
+  c.gan.pool_size = 64
+  c.data.batch_size = 32
+  c.optim.learning_rate = 8e-4
+  c.critic_optim.learning_rate = 1e-3
+  c.sample.threshold = 0.9
+  if 'lstm_critic' in variant:
+    c.model.critic.kind = 'lstm'
+    c.model.critic.hidden = (128,)
+    c.model.critic.readout = 'mean'
+  if 'tiny' in variant:
+    tiny_gan(c)
+  return c

@@ -1,0 +1,568 @@
+"""Piano-roll GANs of the log (11/01 to 11/20): one task, the generator, critic and loss by config.
+
+``config.model.generator.kind``: 'lstm' (11/14) or 'dcrnn' (11/10; with ``decision='strip'`` the
+11/20 strip deconvolution); ``config.model.critic.kind``: 'cnn' (the original two towers), 'lstm'
+or 'bilstm'; ``config.gan.loss``: 'wgan_gp' (11/11) or 'nonsaturating' (the standard loss).
+
+One ``train_step`` (one jitted call) is:
+
+1. ``n_critic`` critic steps. Each draws fresh codes, generates a fake batch
+   (no generator gradient), writes it into the pool of past fakes and trains the critic on a
+   random subset of the pool (see below). Real data: with ``critic_batches='split'`` the data
+   batch holds ``n_critic`` critic batches (``data.batch_size = n_critic * critic batch``) and
+   step i uses the i-th (fresh real samples for every critic step, as in the WGAN-GP paper's
+   algorithm); with ``'reuse'`` every critic step sees the whole data batch.
+2. ``g_steps`` generator steps (the original's G_k), each with fresh codes and a
+   critic-batch-sized fake batch, through the just-updated critic. (The original fed its fixed
+   visualisation code to the generator steps, §3.11; this does not reproduce that bug.)
+
+Both loops are unrolled at trace time (:func:`repeat_steps`) unless ``gan.unroll=False`` (then
+``lax.scan``): XLA:CPU ran the CNN critic's convolutions about 20x slower inside a while loop
+(12 s vs 0.6 s for one critic gradient at [32, 64, 88], measured; ``lax.scan(unroll=True)`` still
+kept a one-step loop), so unrolled the step costs what its parts cost, at the price of a longer
+compile.
+
+The pool of past fakes (original: 2 x batch) is a ring buffer ``[pool_size, time, pitch]`` in the
+state: each critic step writes its fresh fakes at the ring's write index, then trains on
+``critic batch`` fakes drawn without replacement from the filled slots, so about
+``critic batch / pool_size`` of them are fresh and the rest come from recent generators.
+``pool_size=0`` trains the critic on the fresh fakes only.
+
+Optimisers: ``config.optim`` is the generator's, ``config.critic_optim`` the critic's (separate
+learning rates; Adam betas (0.5, 0.9) in the GAN configs). Their schedules count optimiser updates,
+so they are built for ``num_steps * g_steps`` and ``num_steps * n_critic`` updates.
+
+Metrics (means over the step's critic or generator updates): ``loss`` (the critic loss),
+``d_loss``, ``g_loss``, ``wasserstein`` (E D(real) - E D(fake), WGAN-GP), ``gradient_penalty``
+(without lambda), ``critic_input_grad_norm``, ``d_real``, ``d_fake``, ``d_grad_norm``,
+``g_grad_norm``, ``grad_norm`` (sqrt(d_grad_norm^2 + g_grad_norm^2), which the loop checks for
+NaN), ``fake_density`` / ``real_density`` (sounding keys per frame after the sample threshold).
+
+There is no likelihood, so no eval batches: at each eval the loop samples, and
+:meth:`GANTask.sample_statistics` reports diversity (mean pairwise distance between samples, each
+from its own code), note density, polyphony and the pitch-class JS divergence against real
+windows, next to the same figures for real windows (``dsjax.eval.music_stats``).
+
+Data: piano-roll windows of ``data.window`` frames (``short='skip'``: no padded windows, which a
+critic would learn to spot). The bundled default is Nottingham at eighth-note frames, 88 keys.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dsjax.data import pianoroll as roll_lib
+from dsjax.data import pipeline
+from dsjax.eval import music_stats
+from dsjax.models import gan as gan_models
+from dsjax.models import gan_losses
+from dsjax.tasks import base
+from dsjax.tasks.datasets import load_split
+from dsjax.train.optim import make_optimizer
+
+LOSSES = ('wgan_gp', 'nonsaturating')
+CRITIC_BATCHES = ('split', 'reuse')
+REAL_REFERENCE_WINDOWS = 256
+
+
+def roll_config(config) -> roll_lib.RollConfig:
+  r = config.data.roll
+  return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
+
+
+# ------------------------------------------------------------------------------ pool of fakes
+
+
+def fake_pool_write(pool: jax.Array, next_index: jax.Array, filled: jax.Array, fakes: jax.Array
+                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Writes ``fakes [B, ...]`` into the ring ``pool [N, ...]`` at ``next_index``, wrapping around.
+
+  Returns ``(pool, (next_index + B) % N, min(filled + B, N))``. Slots ``[0, filled)`` hold fakes.
+  """
+  n, b = pool.shape[0], fakes.shape[0]
+  if b > n:
+    raise ValueError(f'fake pool of {n} cannot take a batch of {b}')
+  idx = (next_index + jnp.arange(b)) % n
+  return pool.at[idx].set(fakes.astype(pool.dtype)), (next_index + b) % n, jnp.minimum(filled + b, n)
+
+
+def fake_pool_sample(rng: jax.Array, pool: jax.Array, filled: jax.Array, num: int) -> jax.Array:
+  """``num`` fakes drawn uniformly without replacement from the filled slots ``[0, filled)``.
+
+  Needs ``filled >= num`` (true after the first write of a critic batch).
+  """
+  scores = jax.random.uniform(rng, (pool.shape[0],))
+  scores = jnp.where(jnp.arange(pool.shape[0]) < filled, scores, 2.0)  # empty slots sort last
+  return pool[jnp.argsort(scores)[:num]]
+
+
+def repeat_steps(body, carry, xs, unroll: bool):
+  """``lax.scan(body, carry, xs)``, or with ``unroll`` the same steps as straight-line code
+  (a Python loop at trace time; the per-step outputs are stacked the same way)."""
+  if not unroll:
+    return jax.lax.scan(body, carry, xs)
+  n = jax.tree.leaves(xs)[0].shape[0]
+  outs = []
+  for i in range(n):
+    carry, out = body(carry, jax.tree.map(lambda x, i=i: x[i], xs))
+    outs.append(out)
+  return carry, jax.tree.map(lambda *o: jnp.stack(o), *outs)
+
+
+# ------------------------------------------------------------------------------------ task
+
+
+class GANTask(base.Task):
+  """Generator + critic on piano-roll windows ``[batch, time, pitch]``; see the module docstring."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.roll_cfg = roll_config(config)
+    self.pitches = self.roll_cfg.keys
+    self.lowest_pitch = self.roll_cfg.lowest_pitch
+    self.window = int(config.data.window)
+    self.train_set = load_split(config, 'pianoroll', 'train')
+    g, gan = config.model.generator, config.gan
+    self.generator = gan_models.make_generator(g, self.pitches)
+    self.critic = gan_models.make_critic(config.model.critic)
+    self.output = str(g.output)
+    self.code_dim = int(g.code_dim)
+    self.train_schedule = str(g.code_schedule)
+    self.loss_kind = str(gan.loss)
+    self.n_critic = int(gan.n_critic)
+    self.g_steps = int(gan.g_steps)
+    self.critic_batches = str(gan.critic_batches)
+    self.pool_size = int(gan.pool_size)
+    self.gp_weight = float(gan.gp_weight)
+    self.per_example_epsilon = str(gan.gp_epsilon) == 'per_example'
+    self.unroll = bool(gan.get('unroll', True))
+    batch = int(config.data.batch_size)
+    self._check_config(config, batch)
+    self.critic_batch = batch // self.n_critic if self.critic_batches == 'split' else batch
+    if self.pool_size and self.pool_size < self.critic_batch:
+      raise ValueError(f'config.gan.pool_size={self.pool_size} must be 0 or at least the critic '
+                       f'batch ({self.critic_batch})')
+    steps = int(config.train.num_steps)
+    self.g_tx, self.g_schedule = make_optimizer(config.optim, max(1, steps * self.g_steps))
+    self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * self.n_critic))
+    self._real_reference: dict[int, dict] = {}
+
+  def _check_config(self, config, batch):
+    gan = config.gan
+    if self.loss_kind not in LOSSES:
+      raise ValueError(f'config.gan.loss={self.loss_kind!r}: expected one of {LOSSES}')
+    if self.critic_batches not in CRITIC_BATCHES:
+      raise ValueError(f'config.gan.critic_batches={self.critic_batches!r}: expected one of '
+                       f'{CRITIC_BATCHES}')
+    if str(gan.gp_epsilon) not in ('per_example', 'per_batch'):
+      raise ValueError(f"config.gan.gp_epsilon={gan.gp_epsilon!r}: expected 'per_example' or "
+                       f"'per_batch'")
+    if self.n_critic < 1 or self.g_steps < 1:
+      raise ValueError(f'config.gan.n_critic={self.n_critic} and config.gan.g_steps='
+                       f'{self.g_steps} must be >= 1')
+    if self.critic_batches == 'split' and batch % self.n_critic:
+      raise ValueError(f"config.data.batch_size={batch} must be a multiple of "
+                       f"config.gan.n_critic={self.n_critic} with critic_batches='split'")
+    if self.train_schedule not in gan_models.SCHEDULES:
+      raise ValueError(f'config.model.generator.code_schedule={self.train_schedule!r}: expected '
+                       f'one of {gan_models.SCHEDULES}')
+    if self.code_dim < 1:
+      raise ValueError(f'config.model.generator.code_dim={self.code_dim} must be >= 1')
+
+  # -- data ---------------------------------------------------------------------------------
+  def train_data(self, process_index, process_count):
+    d = self.config.data
+    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
+    return pipeline.WindowSampler(
+        self.train_set, self.window, int(d.batch_size), seed=int(self.config.seed),
+        shifted=False, piece_weighting=str(d.piece_weighting), short='skip', augment=augment,
+        process_index=process_index, process_count=process_count, prefetch=2)
+
+  def to_model_scale(self, rolls) -> jax.Array:
+    """Binary rolls -> the generator's output scale ({0, 1} for sigmoid, {-1, +1} for tanh)."""
+    x = jnp.asarray(rolls, jnp.float32)
+    return x * 2.0 - 1.0 if self.output == 'tanh' else x
+
+  # -- codes --------------------------------------------------------------------------------
+  def codes(self, rng, batch: int, length: int, schedule: str, song=None) -> jax.Array:
+    """The code image ``[batch, code_length(length), code_dim]`` for ``length`` frames.
+
+    ``song [batch, length, pitch]`` in {0, 1} (for the 'song' schedule) is brought to the code
+    resolution by block max (:func:`dsjax.models.gan.downsample_roll`); the 'ab' block length
+    ``model.generator.ab_block`` is in frames and is divided by the same factor.
+    """
+    g = self.config.model.generator
+    steps = self.generator.code_length(length)
+    factor = max(1, -(-length // steps))
+    if schedule == 'song':
+      if song is None:
+        raise ValueError("the 'song' code schedule needs real rolls (song=...)")
+      song = gan_models.downsample_roll(song, factor, steps) if factor > 1 else song
+    return gan_models.code_schedule(
+        schedule, rng, batch, steps, self.code_dim, distribution=str(g.code_distribution),
+        block=max(1, int(g.ab_block) // factor), num_codes=int(g.ab_codes), song=song,
+        song_drop=float(g.song_drop), song_features=str(g.song_features),
+        lowest_pitch=self.lowest_pitch)
+
+  def generate(self, g_params, rng, batch: int, length: int, schedule: str, song=None):
+    """Generator output ``[batch, length, pitch]`` in the output scale (jittable)."""
+    code = self.codes(rng, batch, length, schedule, song)
+    return self.generator.apply({'params': g_params}, code, length)
+
+  # -- state and steps ----------------------------------------------------------------------
+  def init(self, rng):
+    k_g, k_d = jax.random.split(rng)
+    code = jnp.zeros((1, self.generator.code_length(self.window), self.code_dim), jnp.float32)
+    g_params = self.generator.init({'params': k_g}, code, self.window)['params']
+    x = jnp.zeros((1, self.window, self.pitches), jnp.float32)
+    d_params = self.critic.init({'params': k_d}, x)['params']
+    return {
+        'generator': g_params, 'critic': d_params,
+        'g_opt': self.g_tx.init(g_params), 'd_opt': self.d_tx.init(d_params),
+        'pool': jnp.zeros((self.pool_size, self.window, self.pitches), jnp.float32),
+        'pool_next': jnp.zeros((), jnp.int32), 'pool_filled': jnp.zeros((), jnp.int32),
+        'd_updates': jnp.zeros((), jnp.int32), 'g_updates': jnp.zeros((), jnp.int32),
+    }
+
+  def _critic_fn(self, d_params):
+    return lambda x: self.critic.apply({'params': d_params}, x)
+
+  def _critic_loss(self, d_params, real, fake, rng):
+    critic_fn = self._critic_fn(d_params)
+    if self.loss_kind == 'wgan_gp':
+      return gan_losses.wgan_gp_critic_loss(critic_fn, real, fake, rng, gp_weight=self.gp_weight,
+                                            per_example_epsilon=self.per_example_epsilon)
+    return gan_losses.nonsaturating_critic_terms(critic_fn, real, fake)
+
+  def _generator_loss(self, d_fake):
+    if self.loss_kind == 'wgan_gp':
+      return gan_losses.wasserstein_generator_loss(d_fake)
+    return gan_losses.nonsaturating_generator_loss(d_fake)
+
+  def _density(self, x):
+    on = x > self.threshold
+    return jnp.mean(jnp.sum(on, axis=-1).astype(jnp.float32))
+
+  @property
+  def threshold(self) -> float:
+    return float(self.config.sample.threshold)
+
+  def train_step(self, state, batch, rng):
+    rolls = batch['inputs']                                        # [B, T, P] {0, 1}
+    real_all = self.to_model_scale(rolls)
+    songs_all = jnp.roll(jnp.asarray(rolls, jnp.float32), 1, axis=0)  # codes from other windows
+    cb, t, p = self.critic_batch, real_all.shape[1], real_all.shape[2]
+    k_critic, k_gen = jax.random.split(rng)
+    g_params = state['generator']
+    schedule = self.train_schedule
+
+    if self.critic_batches == 'split':
+      reals = real_all.reshape(self.n_critic, cb, t, p)
+      songs = songs_all.reshape(self.n_critic, cb, t, p)
+    else:
+      reals = jnp.broadcast_to(real_all, (self.n_critic,) + real_all.shape)
+      songs = jnp.broadcast_to(songs_all, (self.n_critic,) + songs_all.shape)
+
+    def critic_step(carry, inp):
+      d_params, d_opt, pool, pool_next, pool_filled = carry
+      real, song, key = inp
+      k_code, k_pool, k_loss = jax.random.split(key, 3)
+      fake = jax.lax.stop_gradient(
+          self.generate(g_params, k_code, cb, t, schedule, song if schedule == 'song' else None))
+      if self.pool_size:
+        pool, pool_next, pool_filled = fake_pool_write(pool, pool_next, pool_filled, fake)
+        fake = fake_pool_sample(k_pool, pool, pool_filled, cb)
+      (loss, aux), grads = jax.value_and_grad(self._critic_loss, has_aux=True)(
+          d_params, real, fake, k_loss)
+      updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+      metrics = {'d_loss': loss, 'd_grad_norm': optax.tree.norm(grads),
+                 'real_density': self._density(real), **aux}
+      return (d_params, d_opt, pool, pool_next, pool_filled), metrics
+
+    carry = (state['critic'], state['d_opt'], state['pool'], state['pool_next'],
+             state['pool_filled'])
+    carry, d_metrics = repeat_steps(
+        critic_step, carry, (reals, songs, jax.random.split(k_critic, self.n_critic)),
+        self.unroll)
+    d_params, d_opt, pool, pool_next, pool_filled = carry
+    critic_fn = self._critic_fn(d_params)
+    gen_songs = songs[0]
+
+    def gen_step(carry, key):
+      g_params, g_opt = carry
+
+      def loss_fn(gp):
+        fake = self.generate(gp, key, cb, t, schedule, gen_songs if schedule == 'song' else None)
+        return self._generator_loss(critic_fn(fake)), fake
+
+      (loss, fake), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_params)
+      updates, g_opt = self.g_tx.update(grads, g_opt, g_params)
+      g_params = optax.apply_updates(g_params, updates)
+      return (g_params, g_opt), {'g_loss': loss, 'g_grad_norm': optax.tree.norm(grads),
+                                 'fake_density': self._density(fake)}
+
+    (g_params, g_opt), g_metrics = repeat_steps(
+        gen_step, (g_params, state['g_opt']), jax.random.split(k_gen, self.g_steps), self.unroll)
+
+    metrics = {k: jnp.mean(v) for k, v in {**d_metrics, **g_metrics}.items()}
+    metrics['loss'] = metrics['d_loss']
+    metrics['grad_norm'] = jnp.sqrt(jnp.mean(d_metrics['d_grad_norm'] ** 2)
+                                    + jnp.mean(g_metrics['g_grad_norm'] ** 2))
+    new_state = {
+        'generator': g_params, 'critic': d_params, 'g_opt': g_opt, 'd_opt': d_opt,
+        'pool': pool, 'pool_next': pool_next, 'pool_filled': pool_filled,
+        'd_updates': state['d_updates'] + self.n_critic,
+        'g_updates': state['g_updates'] + self.g_steps,
+    }
+    return new_state, metrics
+
+  def learning_rates(self, step):
+    return {'generator': float(self.g_schedule(step * self.g_steps)),
+            'critic': float(self.d_schedule(step * self.n_critic))}
+
+  # -- sampling -----------------------------------------------------------------------------
+  def real_windows(self, rng_or_seed, num: int, length: int) -> np.ndarray:
+    """``num`` random real windows ``[num, length, pitch]`` in {0, 1} from the training split.
+
+    Pieces at least ``length`` frames long are drawn uniformly; if none is, the longest pieces
+    are used and padded with silence.
+    """
+    seqs = self.train_set
+    if isinstance(rng_or_seed, (int, np.integer)):
+      g = np.random.default_rng(int(rng_or_seed))
+    else:
+      g = np.random.default_rng(np.asarray(jax.random.key_data(rng_or_seed)).ravel().tolist())
+    lengths = seqs.lengths
+    candidates = np.flatnonzero(lengths >= length)
+    if not len(candidates):
+      candidates = np.flatnonzero(lengths == lengths.max())
+    picks = candidates[g.integers(len(candidates), size=num)]
+    out = np.zeros((num, length, self.pitches), np.uint8)
+    for i, piece in enumerate(picks):
+      seq = np.asarray(seqs[int(piece)])
+      start = int(g.integers(0, max(1, len(seq) - length + 1)))
+      window = seq[start:start + length]
+      out[i, :len(window)] = window
+    return out
+
+  @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+  def _generate_jit(self, g_params, rng, num, length, schedule, song):
+    return self.generate(g_params, rng, num, length, schedule, song)
+
+  def generate_raw(self, state, rng, num: int, length: int, schedule: str | None = None
+                   ) -> np.ndarray:
+    """Generator outputs ``[num, length, pitch]`` (output scale, before the threshold)."""
+    schedule = str(schedule or self.config.sample.schedule)
+    if schedule not in gan_models.SCHEDULES:
+      raise ValueError(f'code schedule {schedule!r}: expected one of {gan_models.SCHEDULES}')
+    song = None
+    if schedule == 'song':
+      song = jnp.asarray(self.real_windows(jax.random.fold_in(rng, 1), num, length), jnp.float32)
+    return np.asarray(self._generate_jit(state['generator'], rng, int(num), int(length),
+                                         schedule, song))
+
+  def sample(self, state, rng, num, length, schedule=None, threshold=None, **unused):
+    """Binary rolls ``uint8 [num, length, pitch]``: the generator output above ``threshold``.
+
+    ``schedule``: code schedule ('constant', 'linspace', 'ab', 'song'; default
+    ``config.sample.schedule``); each sample has its own codes. ``threshold`` is in the output
+    scale (sigmoid: [0, 1]; tanh: [-1, 1], e.g. the original's -0.3, 0.3 or 0.9); default
+    ``config.sample.threshold``.
+    """
+    del unused
+    thr = float(self.config.sample.threshold if threshold is None else threshold)
+    raw = self.generate_raw(state, rng, int(num), int(length), schedule)
+    return (raw > thr).astype(np.uint8)
+
+  def to_pieces(self, samples):
+    return [roll_lib.decode_pianoroll_to_piece(np.asarray(s), self.roll_cfg, threshold=0.5,
+                                               name=f'sample_{i}')
+            for i, s in enumerate(samples)]
+
+  def to_rolls(self, samples):
+    return [np.asarray(s) for s in samples]
+
+  def real_rolls(self, num, length):
+    return list(self.real_windows(1234, num, length))
+
+  def real_reference(self, length: int) -> dict:
+    """Figures of 256 real training windows of ``length`` frames (cached): density, polyphony,
+    diversity (on 64 of them) and the pitch-class histogram."""
+    if length not in self._real_reference:
+      real = self.real_windows(4321, REAL_REFERENCE_WINDOWS, length)
+      self._real_reference[length] = {
+          'note_density': music_stats.note_density(real),
+          'polyphony': music_stats.polyphony(real),
+          'diversity': music_stats.mean_pairwise_distance(real[:64]),
+          'pitch_classes': music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
+      }
+    return self._real_reference[length]
+
+  def sample_statistics(self, samples):
+    """Diversity, density, polyphony, silence and pitch-class JS (nats) of ``samples``, with the
+    same figures for as many fresh real windows (``real_*``; ``real_pitch_class_js`` is the
+    divergence a real sample of this size has from the reference: the floor for ``pitch_class_js``).
+    """
+    samples = np.asarray(samples)
+    n, length = samples.shape[0], samples.shape[1]
+    ref = self.real_reference(length)
+    real = self.real_windows(999, n, length)
+    stats = {
+        'note_density': music_stats.note_density(samples),
+        'polyphony': music_stats.polyphony(samples),
+        'silent_frames': music_stats.silent_fraction(samples),
+        'pitch_class_js': music_stats.js_divergence(
+            music_stats.pitch_class_histogram_of_rolls(samples, self.lowest_pitch),
+            ref['pitch_classes']),
+        'real_note_density': ref['note_density'],
+        'real_polyphony': ref['polyphony'],
+        'real_pitch_class_js': music_stats.js_divergence(
+            music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
+            ref['pitch_classes']),
+    }
+    if n >= 2:
+      stats['diversity'] = music_stats.mean_pairwise_distance(samples)
+      stats['real_diversity'] = ref['diversity']
+    return stats
+
+  def hparams(self):
+    shapes = jax.eval_shape(self.init, jax.random.key(0))
+    return {'generator_params': gan_models.count_params(shapes['generator']),
+            'critic_params': gan_models.count_params(shapes['critic'])}
+
+
+# --------------------------------------------------------------------------------- config
+
+
+def base_gan_config():
+  """Every key the GAN task reads, with defaults; ``configs/*.py`` GAN experiments start here.
+
+  Data: the bundled Nottingham (694 training tunes, median 255 frames) at eighth-note frames and 88
+  keys: melody plus chords with clear repetition, long enough for 64-frame windows from 99.6% of the
+  tunes (JSB chorales at quarter notes are shorter and would need padded windows).
+  """
+  import ml_collections
+
+  from dsjax.train.config_base import base_config
+  c = base_config()
+  c.task = 'gan'
+  c.data.source = 'nottingham'
+  c.data.roll = ml_collections.ConfigDict(dict(grid='beats', step=0.5, pitches=88))
+  c.data.window = 64
+  c.data.batch_size = 32
+  c.data.piece_weighting = 'uniform'     # the original picked songs uniformly
+  c.data.transpose = 0
+
+  c.model = ml_collections.ConfigDict()
+  g = c.model.generator = ml_collections.ConfigDict()
+  g.kind = 'lstm'                 # 'lstm' | 'dcrnn'
+  g.hidden = (256,)               # LSTM sizes, or the DCRNN's cells per level
+  g.repeats = ()                  # DCRNN: repeat factor per level
+  g.cell = 'lstm'                 # DCRNN: 'gru' | 'lstm'
+  g.bidirectional = False         # DCRNN levels
+  g.decision = 'dense'            # 'dense' | 'none' | 'strip'
+  g.strip_channels = 32
+  g.output = 'sigmoid'            # 'sigmoid' ({0, 1} rolls) | 'tanh' ({-1, +1}, the original)
+  g.time_indicator = True
+  g.code_dim = 64
+  g.code_distribution = 'uniform'  # U[-1, 1] | 'normal'
+  g.code_schedule = 'constant'    # training schedule: 'constant' | 'linspace' | 'song' | 'ab'
+  g.ab_block = 16                 # frames per block of the 'ab' schedule
+  g.ab_codes = 2                  # codes cycled by the 'ab' schedule (2: A-B-A-B)
+  g.song_drop = 0.2               # 'song': fraction of cells masked out
+  g.song_features = 'chroma'      # 'song': 'chroma' (12 dims) | 'roll' (one per key)
+  g.impl = 'custom_vjp'
+  d = c.model.critic = ml_collections.ConfigDict()
+  d.kind = 'lstm'                 # 'lstm' | 'bilstm' | 'cnn'
+  d.hidden = (256,)
+  d.readout = 'last'              # 'last' | 'mean' | 'steps'
+  d.impl = 'custom_vjp'           # twice differentiable: correct for the gradient penalty
+  d.features = (32, 64, 128, 128)  # CNN towers
+  d.kernel = 5
+  d.dense = 200
+  d.self_similarity = True
+
+  c.gan = ml_collections.ConfigDict()
+  c.gan.loss = 'wgan_gp'          # 'wgan_gp' | 'nonsaturating'
+  c.gan.gp_weight = 10.0
+  c.gan.gp_epsilon = 'per_example'  # or 'per_batch' (the original)
+  c.gan.n_critic = 1              # critic steps per train step
+  c.gan.g_steps = 1               # generator steps per train step (the original's G_k)
+  c.gan.critic_batches = 'reuse'  # 'split': data.batch_size = n_critic x critic batch
+  c.gan.pool_size = 64            # past fakes (the original: 2 x batch); 0 = off
+  c.gan.unroll = True             # unroll the critic / generator step scans (see the module doc)
+
+  c.optim.name = 'adam'
+  c.optim.learning_rate = 1e-4    # generator
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.9
+  c.optim.grad_clip_norm = 0.0    # 11/13: "remove gradient clip"
+  c.critic_optim = ml_collections.ConfigDict(c.optim.to_dict())
+
+  c.train.num_steps = 20000
+  c.train.log_every = 50
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
+
+  c.sample.num = 16
+  c.sample.length = 256           # 4 x the training window, as the log generated longer pieces
+  c.sample.schedule = 'constant'
+  c.sample.threshold = 0.5        # in the output scale
+  return c
+
+
+def tiny_gan(c):
+  """Shrinks a GAN config to a seconds-long CPU smoke run (4 fake devices: batch 8)."""
+  c.data.window = 16
+  c.data.batch_size = 8
+  c.data.max_pieces = 40
+  g, d = c.model.generator, c.model.critic
+  g.hidden = tuple(8 for _ in g.hidden)
+  g.code_dim = min(int(g.code_dim), 16) if g.code_schedule != 'song' else 16
+  g.strip_channels = 4
+  d.hidden = tuple(8 for _ in d.hidden)
+  d.features = (4, 4)
+  d.kernel = 3
+  d.dense = 8
+  c.gan.n_critic = min(int(c.gan.n_critic), 2)
+  c.gan.g_steps = min(int(c.gan.g_steps), 2)
+  c.gan.pool_size = 8 if int(c.gan.pool_size) else 0
+  c.train.num_steps = 4
+  c.train.log_every = 2
+  c.train.eval_every = 2
+  c.train.checkpoint_every = 2
+  c.sample.num = 3
+  c.sample.length = 32
+  c.sample.threshold = 0.0 if g.output == 'tanh' else 0.5   # untrained: about half the keys on
+  return c
+
+
+def cpu_comparison(c):
+  """The budget of the iwgan_lstm / iwgan_lstm_cnn / gan_lstm_cnn comparison on a shared 2-core
+  CPU (about 5 minutes each): the same smaller widths, critic batch 16, Adam 3e-4 with betas
+  (0.5, 0.9) for both networks, a pool of 2 x 16 fakes and 250 generator steps for all three; only
+  the loss and the critic (and with them the critic steps per generator step) differ."""
+  c.model.generator.hidden = (128,)
+  c.model.generator.code_dim = 32
+  c.model.critic.hidden = (128,)
+  c.model.critic.features = (4, 8, 16, 16)
+  c.model.critic.kernel = 3
+  c.model.critic.dense = 64
+  split = c.gan.critic_batches == 'split'
+  c.data.batch_size = 16 * (int(c.gan.n_critic) if split else 1)
+  c.gan.pool_size = 32
+  c.optim.learning_rate = 3e-4
+  c.critic_optim.learning_rate = 3e-4
+  c.train.num_steps = 250
+  c.train.log_every = 10
+  c.train.eval_every = 125
+  c.train.checkpoint_every = 125
+  c.sample.num = 32
+  c.sample.length = 64
+  return c

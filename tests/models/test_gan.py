@@ -1,0 +1,380 @@
+"""Tests for the piano-roll GANs: the WGAN-GP gradient through a recurrent critic against finite
+differences, generator and critic shapes, code schedules, the pool of fakes, step ratios."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsjax.models import gan as G
+from dsjax.models import gan_losses as L
+
+F64 = jnp.float64
+
+
+def fd_directional(f, params, direction, eps=1e-5):
+  plus = jax.tree.map(lambda p, d: p + eps * d, params, direction)
+  minus = jax.tree.map(lambda p, d: p - eps * d, params, direction)
+  return (f(plus) - f(minus)) / (2 * eps)
+
+
+def tree_dot(a, b):
+  return sum(jnp.vdot(u, v) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def random_like(tree, seed):
+  leaves, treedef = jax.tree.flatten(tree)
+  keys = jax.random.split(jax.random.key(seed), len(leaves))
+  return treedef.unflatten([jax.random.normal(k, l.shape, l.dtype) for k, l in zip(keys, leaves)])
+
+
+# ------------------------------------------------------------------ WGAN-GP second-order gradient
+
+
+def test_wgan_gp_gradient_through_lstm_critic_matches_finite_differences():
+  with jax.enable_x64(True):
+    B, T, P = 3, 4, 5
+    k = jax.random.split(jax.random.key(0), 4)
+    real = (jax.random.uniform(k[0], (B, T, P), F64) < 0.4).astype(F64)
+    fake = jax.random.uniform(k[1], (B, T, P), F64)
+    # impl='custom_vjp': the LSTM the GAN configs use (tests/nn/test_recurrent.py checks that its
+    # second-order gradients equal those of the plain autodiff scan)
+    critic = G.LSTMCritic((6,), readout='last', impl='custom_vjp', param_dtype=F64)
+    params = jax.jit(critic.init)(k[2], real)['params']
+
+    def loss_fn(p, gp_weight):
+      value, _ = L.wgan_gp_critic_loss(lambda x: critic.apply({'params': p}, x), real, fake,
+                                       k[3], gp_weight=gp_weight)
+      return value
+
+    loss, grad = jax.jit(loss_fn), jax.jit(jax.grad(loss_fn))
+    grads = grad(params, 10.0)
+    for seed in range(3):
+      d = random_like(params, 10 + seed)
+      fd = fd_directional(lambda p: loss(p, 10.0), params, d)
+      np.testing.assert_allclose(tree_dot(grads, d), fd, rtol=1e-6)
+    # the penalty contributes a second-order term to every recurrent weight
+    no_gp = grad(params, 0.0)
+    diff = jax.tree.map(lambda a, b: a - b, grads['lstm'], no_gp['lstm'])
+    assert min(float(jnp.abs(a).max()) for a in jax.tree.leaves(diff)) > 1e-6
+
+
+def test_penalty_uses_per_example_gradient_norms():
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.key(1), (3, 4, 5), F64)
+    critic = G.LSTMCritic((4,), readout='mean', param_dtype=F64)
+    params = jax.jit(critic.init)(jax.random.key(2), x)['params']
+    fn = lambda v: critic.apply({'params': params}, v)   # noqa: E731
+    penalty, norms = jax.jit(lambda v: L.gradient_penalty(fn, v))(x)
+    one = jax.jit(jax.grad(lambda xb: fn(xb[None])[0]))
+    for b in range(3):
+      g = one(x[b])
+      np.testing.assert_allclose(norms[b], jnp.sqrt(jnp.sum(g ** 2)), rtol=1e-10)
+    np.testing.assert_allclose(penalty, jnp.mean((norms - 1.0) ** 2), rtol=1e-12)
+
+
+def test_interpolation_epsilon_per_example_and_per_batch():
+  real, fake = jnp.ones((4, 2, 3)), jnp.zeros((4, 2, 3))
+  x, eps = L.interpolate(jax.random.key(0), real, fake, per_example=True)
+  assert eps.shape == (4,) and len(set(np.asarray(eps).tolist())) == 4
+  np.testing.assert_allclose(x, jnp.broadcast_to(eps[:, None, None], x.shape), rtol=1e-6)
+  x, eps = L.interpolate(jax.random.key(0), real, fake, per_example=False)
+  assert eps.shape == (1,)
+  np.testing.assert_allclose(x, jnp.full(x.shape, eps[0]), rtol=1e-6)
+
+
+def test_loss_values():
+  d_real, d_fake = jnp.array([2.0, 0.0]), jnp.array([-1.0, 1.0])
+  sig = lambda z: 1 / (1 + np.exp(-z))   # noqa: E731
+  want = -np.mean(np.log(sig(np.array([2.0, 0.0])))) - np.mean(np.log(1 - sig(np.array([-1., 1.]))))
+  np.testing.assert_allclose(L.nonsaturating_critic_loss(d_real, d_fake), want, rtol=1e-6)
+  np.testing.assert_allclose(L.nonsaturating_generator_loss(d_fake),
+                             -np.mean(np.log(sig(np.array([-1.0, 1.0])))), rtol=1e-6)
+  assert float(L.wasserstein_critic_loss(d_real, d_fake)) == 0.0 - 1.0
+  assert float(L.wasserstein_generator_loss(d_fake)) == 0.0
+  # the WGAN-GP loss is -W + lambda * GP with W = E D(real) - E D(fake)
+  critic = lambda x: x.sum(axis=(1, 2))   # noqa: E731   gradient norm sqrt(T * P) everywhere
+  real, fake = jnp.ones((2, 2, 2)), jnp.zeros((2, 2, 2))
+  loss, aux = L.wgan_gp_critic_loss(critic, real, fake, jax.random.key(0), gp_weight=10.0)
+  assert float(aux['wasserstein']) == 4.0
+  np.testing.assert_allclose(aux['gradient_penalty'], (np.sqrt(4.0) - 1) ** 2, rtol=1e-6)
+  np.testing.assert_allclose(loss, -4.0 + 10.0, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------- shapes and layers
+
+
+def _apply(model, *args):
+  variables = jax.jit(model.init, static_argnums=tuple(range(2, len(args) + 1)))(
+      jax.random.key(0), *args)
+  return (jax.jit(model.apply, static_argnums=tuple(range(2, len(args) + 1)))(variables, *args),
+          variables['params'])
+
+
+def _shapes(model, *args):
+  """Output and parameter shapes by abstract evaluation (nothing compiled)."""
+  variables = jax.eval_shape(lambda k: model.init(k, *args), jax.random.key(0))
+  y = jax.eval_shape(lambda v: model.apply(v, *args), variables)
+  return y, jax.tree.map(lambda a: a.shape, variables['params'])
+
+
+def test_lstm_generator_shapes():
+  code = G.code_schedule('constant', jax.random.key(1), 2, 7, 3)
+  for decision in ('dense', 'none', 'strip'):
+    for output in ('sigmoid', 'tanh'):
+      gen = G.LSTMGenerator(pitches=88, hidden=(5,), decision=decision, output=output,
+                            strip_channels=3)
+      y, p = _shapes(gen, code)
+      assert y.shape == (2, 7, 88)
+      assert p['lstm']['layer_0']['kernel'] == (3 + 1, 4 * 5)       # code + time indicator
+      if decision == 'none':
+        assert p['lstm']['layer_1']['recurrent_kernel'] == (88, 4 * 88)
+      if decision == 'strip':
+        assert p['decision']['strip_deconv']['strip_kernel']['kernel'] == (1, 12, 3, 1)
+  time_free = G.LSTMGenerator(pitches=88, hidden=(5,), time_indicator=False)
+  assert _shapes(time_free, code)[1]['lstm']['layer_0']['kernel'] == (3, 20)
+
+
+@pytest.mark.parametrize('decision,output', [('none', 'sigmoid'), ('strip', 'tanh'),
+                                             ('dense', 'tanh')])
+def test_lstm_generator_output_range(decision, output):
+  code = G.code_schedule('constant', jax.random.key(1), 2, 7, 3)
+  gen = G.LSTMGenerator(pitches=88, hidden=(5,), decision=decision, output=output,
+                        strip_channels=3)
+  y, _ = _apply(gen, code)
+  lo = 0.0 if output == 'sigmoid' else -1.0
+  assert float(y.min()) >= lo and float(y.max()) <= 1.0
+  if decision == 'strip':
+    # 7 strips cover keys 2..85; the two keys at each end are always silent
+    np.testing.assert_array_equal(y[..., :2], lo)
+    np.testing.assert_array_equal(y[..., 86:], lo)
+
+
+def test_strip_deconv_shares_one_kernel_across_octaves():
+  h = jax.random.normal(jax.random.key(0), (1, 2, 6))
+  layer = G.StripDeconv(pitches=128, channels=3, output='tanh')
+  y, p = _apply(layer, h)
+  assert y.shape == (1, 2, 128)
+  z = (h @ p['to_strips']['kernel'] + p['to_strips']['bias']).reshape(1, 2, 10, 3)
+  # lax.conv_transpose flips the kernel: key k of every strip reads kernel row 11 - k
+  kernel = p['strip_kernel']['kernel'][0, ::-1, :, 0]                   # [12, channels]
+  want = jnp.tanh(jnp.einsum('btsc,kc->btsk', z, kernel) + p['strip_kernel']['bias'][0])
+  np.testing.assert_allclose(y[..., 4:124], want.reshape(1, 2, 120), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(y[..., :4], -1.0)                        # as the original pads
+
+
+@pytest.mark.parametrize('cell,bidirectional', [('gru', False), ('lstm', True)])
+def test_dcrnn_generator_levels_repeat_along_time(cell, bidirectional):
+  gen = G.DCRNNGenerator(pitches=12, cells=(4, 3, 5), repeats=(4, 2, 1), cell=cell,
+                         bidirectional=bidirectional, output='tanh')
+  assert gen.code_length(64) == 8 and gen.code_length(60) == 8 and gen.code_length(9) == 2
+  code = G.code_schedule('constant', jax.random.key(1), 2, gen.code_length(60), 3)
+  y, params = _shapes(gen, code, 60)
+  assert y.shape == (2, 60, 12)
+  assert set(params) == {'level_0', 'level_1', 'level_2', 'decision'}
+  if bidirectional:   # both directions, concatenated into the next level
+    assert set(params['level_1']) == {'forward_rnn', 'backward_rnn'}
+    assert params['level_2']['forward_rnn']['kernel'][0] == 2 * 3
+  # a level-0 output is held for 4 x 2 frames: with the last level a 1-unit-repeat RNN the
+  # frames differ, but a generator with repeats only (no level after them) must repeat exactly
+  flat = G.DCRNNGenerator(pitches=12, cells=(4,), repeats=(8,), cell=cell, output='sigmoid')
+  y, _ = _apply(flat, code[:, :2], 16)
+  np.testing.assert_array_equal(y[:, :8], jnp.broadcast_to(y[:, :1], (2, 8, 12)))
+  np.testing.assert_array_equal(y[:, 8:], jnp.broadcast_to(y[:, 8:9], (2, 8, 12)))
+  assert not np.allclose(y[:, 0], y[:, 8])
+  with pytest.raises(ValueError, match='code steps'):
+    _shapes(gen, code, 100)
+
+
+def test_critic_shapes():
+  x = jax.random.uniform(jax.random.key(0), (3, 16, 24))
+  cnn = G.CNNCritic(features=(4, 8), kernel=5, dense=7)
+  y, p = _shapes(cnn, x)
+  assert y.shape == (3,)
+  assert p['dense']['kernel'] == (4 * 4 * 8 + 4 * 6 * 8, 7)   # X X^T tower + roll tower
+  assert p['similarity_conv_0']['kernel'] == (5, 5, 1, 4)
+  for readout in ('last', 'mean', 'steps'):
+    for bi in (False, True):
+      y, p = _shapes(G.LSTMCritic((6, 5), readout=readout, bidirectional=bi), x)
+      assert y.shape == (3,)
+      if readout == 'steps':
+        assert p['over_time']['kernel'] == (16, 1)
+      if readout == 'last':
+        assert p['score']['kernel'] == ((10 if bi else 5), 1)
+      if bi:
+        assert set(p['bilstm']) == {'forward_rnn', 'backward_rnn'}
+        assert p['bilstm']['backward_rnn']['layer_1']['kernel'] == (6, 20)
+  with pytest.raises(ValueError, match='too small'):
+    _shapes(G.CNNCritic(features=(2,) * 5), x)
+
+
+def test_critic_scores_are_per_example():
+  """No batch statistics: an example's score does not depend on the rest of the batch, which
+  the penalty's grad(critic(x).sum()) relies on."""
+  x = jax.random.uniform(jax.random.key(0), (3, 4, 6))
+  critic = G.CNNCritic(features=(2,), kernel=3, dense=3)
+  params = jax.jit(critic.init)(jax.random.key(1), x)
+  apply = jax.jit(critic.apply)
+  full = apply(params, x)
+  np.testing.assert_allclose(apply(params, x[1:2])[0], full[1], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- code schedules
+
+
+def test_constant_and_linspace_schedules():
+  c = G.code_schedule('constant', jax.random.key(0), 3, 5, 4)
+  assert c.shape == (3, 5, 4)
+  np.testing.assert_array_equal(c, jnp.broadcast_to(c[:, :1], c.shape))
+  assert float(jnp.abs(c).max()) <= 1.0
+  ka, kb = jax.random.split(jax.random.key(1))
+  a = jax.random.uniform(ka, (3, 1, 4), minval=-1, maxval=1)
+  b = jax.random.uniform(kb, (3, 1, 4), minval=-1, maxval=1)
+  s = G.code_schedule('linspace', jax.random.key(1), 3, 5, 4)
+  np.testing.assert_array_equal(s[:, 0], a[:, 0])                      # starts exactly at a
+  np.testing.assert_allclose(s[:, -1], b[:, 0], rtol=0, atol=1e-7)     # ends at b
+  np.testing.assert_allclose(s[:, 2], (a[:, 0] + b[:, 0]) / 2, atol=1e-7)
+  np.testing.assert_allclose(s[:, 1], a[:, 0] + 0.25 * (b[:, 0] - a[:, 0]), atol=1e-7)
+  n = G.code_schedule('constant', jax.random.key(0), 2, 3, 1000, distribution='normal')
+  assert float(jnp.abs(n).max()) > 1.0
+
+
+def test_ab_schedule_blocks():
+  s = np.asarray(G.code_schedule('ab', jax.random.key(0), 2, 9, 3, block=2))
+  a, b = s[:, 0], s[:, 2]
+  assert not np.allclose(a, b)
+  for t, which in enumerate('AABBAABBA'):
+    np.testing.assert_array_equal(s[:, t], a if which == 'A' else b)
+  s3 = np.asarray(G.code_schedule('ab', jax.random.key(0), 1, 6, 2, block=1, num_codes=3))
+  np.testing.assert_array_equal(s3[:, 3:], s3[:, :3])                   # A B C A B C
+  assert len({tuple(v) for v in s3[0, :3]}) == 3
+
+
+def test_song_schedule_and_helpers():
+  song = np.zeros((1, 4, 88), np.float32)
+  song[0, 0, 3] = song[0, 0, 15] = 1          # C1 and C2 (88 keys start at A0): pitch class 0
+  song[0, 2, 0] = 1                           # A0: pitch class 9
+  code = G.code_schedule('song', jax.random.key(0), 1, 4, 16, song=jnp.asarray(song),
+                         song_drop=0.0, lowest_pitch=21)
+  want = -np.ones((1, 4, 12))
+  want[0, 0, 0] = want[0, 2, 9] = 1
+  np.testing.assert_array_equal(code[..., :12], want)
+  np.testing.assert_array_equal(code[:, :, 12:], jnp.broadcast_to(code[:, :1, 12:], (1, 4, 4)))
+  dropped = G.code_schedule('song', jax.random.key(0), 1, 4, 12, song=jnp.asarray(song),
+                            song_drop=1.0)
+  np.testing.assert_array_equal(dropped, -1.0)
+  roll = G.code_schedule('song', jax.random.key(0), 1, 4, 88, song=jnp.asarray(song),
+                         song_drop=0.0, song_features='roll')
+  np.testing.assert_array_equal(roll, song * 2 - 1)
+  with pytest.raises(ValueError, match='smaller than'):
+    G.code_schedule('song', jax.random.key(0), 1, 4, 8, song=jnp.asarray(song))
+  with pytest.raises(ValueError, match='needs song'):
+    G.code_schedule('song', jax.random.key(0), 1, 4, 16)
+  with pytest.raises(ValueError, match='expected one of'):
+    G.code_schedule('zigzag', jax.random.key(0), 1, 4, 16)
+  x = jnp.asarray(np.array([[[1, 0], [0, 0], [0, 1], [0, 0], [1, 1]]], np.float32))
+  np.testing.assert_array_equal(G.downsample_roll(x, 2), [[[1, 0], [0, 1], [1, 1]]])
+  np.testing.assert_array_equal(G.time_indicator(1, 5)[0, :, 0], [0, 0.25, 0.5, 0.75, 1.0])
+
+
+# -------------------------------------------------------------------- pool and the train step
+
+
+def test_fake_pool_ring_buffer():
+  from dsjax.tasks.gan import fake_pool_sample, fake_pool_write
+  pool = jnp.zeros((5, 1))
+  pool, nxt, filled = fake_pool_write(pool, jnp.int32(0), jnp.int32(0), jnp.array([[1.], [2.]]))
+  assert (int(nxt), int(filled)) == (2, 2)
+  got = fake_pool_sample(jax.random.key(0), pool, filled, 2)
+  assert sorted(np.asarray(got)[:, 0].tolist()) == [1.0, 2.0]        # only filled slots
+  pool, nxt, filled = fake_pool_write(pool, nxt, filled, jnp.array([[3.], [4.]]))
+  pool, nxt, filled = fake_pool_write(pool, nxt, filled, jnp.array([[5.], [6.]]))
+  # the ring wrapped: 6 overwrote the oldest fake (1)
+  np.testing.assert_array_equal(pool[:, 0], [6., 2., 3., 4., 5.])
+  assert (int(nxt), int(filled)) == (1, 5)
+  for seed in range(5):
+    got = np.asarray(fake_pool_sample(jax.random.key(seed), pool, filled, 4))[:, 0]
+    assert len(set(got.tolist())) == 4 and set(got) <= {2., 3., 4., 5., 6.}   # no repeats
+  with pytest.raises(ValueError, match='cannot take'):
+    fake_pool_write(jnp.zeros((2, 1)), jnp.int32(0), jnp.int32(0), jnp.zeros((3, 1)))
+
+
+def _tiny_task(batch_size=8, code_dim=3, **gan):
+  from dsjax.tasks.gan import GANTask, base_gan_config, tiny_gan
+  c = tiny_gan(base_gan_config())
+  c.data.window = 8
+  c.data.max_pieces = 10
+  c.model.critic.hidden = (4,)
+  c.model.generator.hidden = (4,)
+  c.model.generator.code_dim = code_dim
+  c.data.batch_size = batch_size
+  c.gan.unroll = False   # rolled scans compile faster; same function (the e2e tests unroll)
+  for k, v in gan.items():
+    c.gan[k] = v
+  c.train.num_steps = 10
+  return GANTask(c)
+
+
+def adam_count(opt_state) -> int:
+  import optax
+  is_adam = lambda s: isinstance(s, optax.ScaleByAdamState)   # noqa: E731
+  (adam,) = [s for s in jax.tree.leaves(opt_state, is_leaf=is_adam) if is_adam(s)]
+  return int(adam.count)
+
+
+def test_step_ratios_and_pool_inside_one_train_step():
+  batch_size = 6
+  task = _tiny_task(batch_size, n_critic=3, g_steps=2, critic_batches='split', pool_size=4)
+  assert task.critic_batch == 2                                         # 2 real rows per step
+  state = task.init(jax.random.key(0))
+  batch = {'inputs': np.asarray(task.real_windows(0, batch_size, task.window))}
+  step = jax.jit(task.train_step)
+  new, metrics = step(state, batch, jax.random.key(1))
+  assert int(new['d_updates']) == 3 and int(new['g_updates']) == 2
+  assert adam_count(new['d_opt']) == 3 and adam_count(new['g_opt']) == 2
+  # three critic steps each wrote 2 fresh fakes into the 4-slot ring
+  assert int(new['pool_filled']) == 4 and int(new['pool_next']) == (3 * 2) % 4
+  assert float(jnp.abs(new['pool']).sum()) > 0
+  for k in ('loss', 'grad_norm', 'd_loss', 'g_loss', 'wasserstein', 'gradient_penalty',
+            'd_grad_norm', 'g_grad_norm', 'critic_input_grad_norm', 'fake_density'):
+    assert np.isfinite(float(metrics[k])), k
+  np.testing.assert_allclose(metrics['grad_norm'] ** 2,
+                             metrics['d_grad_norm'] ** 2 + metrics['g_grad_norm'] ** 2, rtol=0.5)
+  # both networks moved
+  for net in ('generator', 'critic'):
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state[net], new[net])
+    assert max(jax.tree.leaves(moved)) > 0
+  new2, _ = step(new, batch, jax.random.key(2))
+  assert int(new2['d_updates']) == 6 and adam_count(new2['d_opt']) == 6
+
+
+def test_sample_schedules_and_threshold():
+  task = _tiny_task(code_dim=14, loss='nonsaturating', n_critic=1, g_steps=1,
+                    critic_batches='reuse')
+  state = task.init(jax.random.key(0))
+  raw = task.generate_raw(state, jax.random.key(3), 3, 12, 'linspace')
+  for thr in (0.3, 0.5, 0.7):
+    s = task.sample(state, jax.random.key(3), 3, 12, schedule='linspace', threshold=thr)
+    assert s.dtype == np.uint8 and s.shape == (3, 12, 88)
+    np.testing.assert_array_equal(s, raw > thr)
+  for schedule in ('song',):
+    assert task.sample(state, jax.random.key(0), 2, 12, schedule=schedule).shape == (2, 12, 88)
+  stats = task.sample_statistics(task.sample(state, jax.random.key(0), 4, 12, threshold=0.5))
+  assert {'diversity', 'note_density', 'polyphony', 'pitch_class_js', 'real_diversity',
+          'real_note_density', 'real_pitch_class_js'} <= set(stats)
+  assert all(np.isfinite(v) for v in stats.values())
+  pieces = task.to_pieces(np.ones((1, 4, 88), np.uint8))
+  assert len(pieces[0].notes) == 88
+  with pytest.raises(ValueError, match='code schedule'):
+    task.sample(state, jax.random.key(0), 2, 12, schedule='zigzag')
+
+
+def test_bad_config_errors():
+  with pytest.raises(ValueError, match='config.gan.loss'):
+    _tiny_task(loss='hinge')
+  with pytest.raises(ValueError, match='multiple of'):
+    _tiny_task(n_critic=3, critic_batches='split')
+  with pytest.raises(ValueError, match='pool_size'):
+    _tiny_task(pool_size=2, critic_batches='reuse')
