@@ -15,7 +15,7 @@ from dsjax.data import pipeline
 from dsjax.data import pianoroll as roll_lib
 from dsjax.models.language_models import EventLM
 from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split
+from dsjax.tasks.datasets import load_split, openings
 from dsjax.train.optim import make_optimizer
 
 
@@ -97,12 +97,7 @@ class EventLMTask(base.Task):
   # -- sampling -----------------------------------------------------------------------------
   def primers(self, rng: jax.Array, num: int, length: int) -> np.ndarray:
     """``[num, length]`` openings of random training pieces (length >= 1)."""
-    seqs = self.train_set
-    g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
-    length = min(length, int(seqs.lengths.max()))
-    candidates = np.flatnonzero(seqs.lengths >= length)
-    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
-    return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.int32)
+    return openings(self.train_set, rng, num, length).astype(np.int32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7))
   def _sample(self, params, primer, rng, length, temperature, top_k, top_p):

@@ -20,7 +20,7 @@ from dsjax.data import pianoroll as roll_lib
 from dsjax.data import pipeline
 from dsjax.models.language_models import MultiHotLM
 from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split
+from dsjax.tasks.datasets import load_split, openings
 from dsjax.train.optim import ema_update, make_optimizer
 
 
@@ -105,12 +105,7 @@ class PianorollLMTask(base.Task):
 
   # -- sampling -----------------------------------------------------------------------------
   def primers(self, rng, num: int, length: int) -> np.ndarray:
-    seqs = self.train_set
-    g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
-    length = min(length, int(seqs.lengths.max()))
-    candidates = np.flatnonzero(seqs.lengths >= length)
-    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
-    return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.float32)
+    return openings(self.train_set, rng, num, length).astype(np.float32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
   def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on):
