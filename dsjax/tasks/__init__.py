@@ -9,6 +9,8 @@ _TASKS = {
     'pianoroll_lm': 'dsjax.tasks.pianoroll_lm:PianorollLMTask',
     'gan': 'dsjax.tasks.gan:GANTask',
     'seqgan': 'dsjax.tasks.seqgan:SeqGANTask',
+    'skipgram': 'dsjax.tasks.skipgram:SkipGramTask',
+    'multivoice_lm': 'dsjax.tasks.multivoice:MultiVoiceLMTask',
 }
 
 

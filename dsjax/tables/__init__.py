@@ -1,0 +1,27 @@
+"""Tables of results reproduced by one command: ``python -m launch.ablate --table=NAME``.
+
+Each table is a module here with
+
+  run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None = None) -> str
+
+that trains and evaluates what the table needs (several seeds), writes ``out_dir/table.md`` (the
+Markdown table, mean +- std over seeds, next to the published or logged figures) and
+``out_dir/raw.json`` (every number of every seed and the configs used), and returns the Markdown.
+``quick`` uses the tiny variants (for tests); ``steps`` overrides the number of training steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+TABLES = {
+    'hist_rnn': 'dsjax.tables.hist_rnn',      # 10/16: Random / Baseline / Hist-RNN / Patch-Hist RNN
+    'polyphonic': 'dsjax.tables.polyphonic',  # frame NLL of each multi-hot output head
+}
+
+
+def get_table(name: str) -> Callable[..., str]:
+  if name not in TABLES:
+    raise ValueError(f'--table={name!r} is not a known table; known: {sorted(TABLES)}')
+  return importlib.import_module(TABLES[name]).run

@@ -1,0 +1,42 @@
+"""Reproduce a table of results: ``python -m launch.ablate --table=NAME [--seeds=3] [--out=DIR]``.
+
+Tables (see ``dsjax/tables``): ``hist_rnn`` (the log's 10/16 tables), ``polyphonic`` (frame NLL of
+the multi-hot output heads on JSB Chorales and Nottingham). The Markdown table is printed and written
+to ``OUT/table.md`` with every raw number in ``OUT/raw.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+
+from absl import app, flags, logging
+
+warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
+
+_TABLE = flags.DEFINE_string('table', None, 'Which table (dsjax.tables.TABLES).')
+_OUT = flags.DEFINE_string('out', None, 'Output folder (default: runs/ablate-TABLE-STAMP).')
+_SEEDS = flags.DEFINE_integer('seeds', 3, 'Number of seeds per row.')
+_QUICK = flags.DEFINE_bool('quick', False, 'Tiny models and few steps (a smoke run).')
+_STEPS = flags.DEFINE_integer('steps', None, 'Override the number of training steps.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  from dsjax.tables import get_table
+  run = get_table(_TABLE.value)
+  out = _OUT.value or os.path.join(
+      'runs', f'ablate-{_TABLE.value}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}')
+  os.makedirs(out, exist_ok=True)
+  print(f'out: {os.path.abspath(out)}', flush=True)
+  table = run(out, seeds=_SEEDS.value, quick=_QUICK.value, steps=_STEPS.value)
+  print(table, flush=True)
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['table'])
+  app.run(main)
