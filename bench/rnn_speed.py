@@ -45,6 +45,7 @@ def _parse_args(argv=None):
   ap.add_argument('--impl', default='custom_vjp', choices=('custom_vjp', 'autodiff'),
                   help='LSTM implementation for W1 and the generator')
   ap.add_argument('--critic-impl', default='custom_vjp', choices=('custom_vjp', 'autodiff'))
+  ap.add_argument('--w2-unroll', type=int, default=1, help='W2: lax.scan unroll of both LSTMs')
   ap.add_argument('--no-fold-embedding', action='store_true',
                   help='W1: embed the tokens, then project (instead of the folded table)')
   ap.add_argument('--w3-module', action='store_true',
@@ -276,26 +277,29 @@ def w3(timer, place, reps, params, module_too):
 class Generator(nn.Module):
   """noise ``[batch, time, Z]`` + t/T -> LSTM -> linear -> sigmoid: ``[batch, time, pitch]``."""
   impl: str = 'custom_vjp'
+  unroll: int = 1
 
   @nn.compact
   def __call__(self, z):
     t = jnp.broadcast_to((jnp.arange(GT, dtype=z.dtype) / GT)[None, :, None], z.shape[:2] + (1,))
-    y, _ = rnn.LSTM(GH, impl=self.impl, init_scheme='uniform')(jnp.concatenate([z, t], -1))
+    y, _ = rnn.LSTM(GH, impl=self.impl, init_scheme='uniform', unroll=self.unroll)(
+        jnp.concatenate([z, t], -1))
     return jax.nn.sigmoid(nn.Dense(P)(y))
 
 
 class Critic(nn.Module):
   """LSTM over the frames ``[batch, time, pitch]`` -> linear on the last state: ``[batch]``."""
   impl: str = 'custom_vjp'
+  unroll: int = 1
 
   @nn.compact
   def __call__(self, x):
-    _, (h, _) = rnn.LSTM(GH, impl=self.impl, init_scheme='uniform')(x)
+    _, (h, _) = rnn.LSTM(GH, impl=self.impl, init_scheme='uniform', unroll=self.unroll)(x)
     return nn.Dense(1)(h)[:, 0]
 
 
-def w2(timer, place, steps, critic_impl, gen_impl):
-  G, D = Generator(gen_impl), Critic(critic_impl)
+def w2(timer, place, steps, critic_impl, gen_impl, unroll=1):
+  G, D = Generator(gen_impl, unroll), Critic(critic_impl, unroll)
   k = jax.random.split(jax.random.key(4), 4)
   real = jax.device_put((jax.random.uniform(k[0], (GB, GT, P)) < 0.1).astype(jnp.float32),
                         place.batch)
@@ -385,7 +389,7 @@ def main(args):
           f"foreign {r['foreign_cores']})", flush=True)
     res['w1'] = r
   if 'w2' in args.todo:
-    r = w2(timer, place, args.w2_steps, args.critic_impl, args.impl)
+    r = w2(timer, place, args.w2_steps, args.critic_impl, args.impl, args.w2_unroll)
     c, g = r['critic'], r['gen']
     print(f"[jax] W2: critic {r['critic_ms']:.1f} ms/step (min {c['min_s'] * 1e3:.1f}, max "
           f"{c['max_s'] * 1e3:.1f}), gen {r['gen_ms']:.1f} ms/step (min {g['min_s'] * 1e3:.1f}, "

@@ -56,6 +56,10 @@ def main(argv):
   if jax.process_index() == 0:
     print('final: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
                                 for k, v in final.items()), flush=True)
+  if jax.process_count() > 1:
+    # Leave together: a process that exits while another still talks to the coordination
+    # service (held by process 0) would be aborted by it.
+    jax.distributed.shutdown()
 
 
 if __name__ == '__main__':

@@ -245,9 +245,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     history.extend(host)
     pending, pending_first = [], step
 
-  from tqdm import tqdm
-  bar = tqdm(total=num_steps, initial=start_step, disable=not is_main or tcfg.get('quiet', False),
-             dynamic_ncols=True, mininterval=1.0, desc=os.path.basename(trainer.workdir))
+  import tqdm as tqdm_lib
+  tqdm_lib.tqdm.monitor_interval = 0  # no monitor thread: nothing may write to stderr at exit
+  bar = tqdm_lib.tqdm(total=num_steps, initial=start_step,
+                      disable=not is_main or tcfg.get('quiet', False), dynamic_ncols=True,
+                      mininterval=1.0, desc=os.path.basename(trainer.workdir))
   step = start_step
   with _SigtermFlag() as sigterm:
     try:
