@@ -17,6 +17,8 @@ Names and options:
   ``uint8 [T, keys]`` onset multi-hot per step.
 * ``'note_duration'`` (:mod:`dsjax.data.aligned`): ``resolution``, ``max_duration``, ``grid``,
   ``include_drums``; ``int32 [T, 2]`` (note token, duration token).
+* ``'voice_rolls'`` (log 10/21, multi-voice LSTM): ``voices``, ``grid``, ``step``, ``keys``,
+  ``include_drums``; ``uint8 [T, voices, keys]``, one multi-hot roll per ``part`` of the piece.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dsjax.data import aligned, events, pianoroll
-from dsjax.data.notes import Piece
+from dsjax.data.notes import NOTE_DTYPE, Piece, sort_notes
 
 
 class Encoding:
@@ -194,6 +196,72 @@ class NoteDurationEncoding(Encoding):
                 include_drums=self.include_drums)
 
 
+@dataclasses.dataclass(frozen=True)
+class VoiceRollEncoding(Encoding):
+  """One multi-hot roll per voice (log 10/21): ``uint8 [T, voices, keys]``.
+
+  Voice ``v`` is the ``v``-th distinct ``part`` of the piece in increasing order (for the music21
+  Bach chorales: soprano, alto, tenor, bass). A piece whose number of parts is not ``voices`` is
+  rejected (``ValueError``; the cache then skips it with that reason). Every voice is encoded with
+  :func:`pianoroll.encode_pianoroll` on one common length (the last note end over all voices).
+  Decoding gives voice ``v`` the part number ``v``; within a voice, held frames merge into one
+  note, so ``encode(decode(roll)) == roll`` for any binary roll.
+  """
+  cfg: pianoroll.RollConfig = pianoroll.RollConfig()
+  voices: int = 4
+  name = 'voice_rolls'
+
+  def __post_init__(self):
+    if int(self.voices) != self.voices or self.voices < 1:
+      raise ValueError(f'voice_rolls: voices must be an integer >= 1, got {self.voices!r}')
+    if self.cfg.num_planes != 1:
+      raise ValueError(f'voice_rolls: extra planes are not supported, got {self.cfg.planes}')
+
+  @property
+  def feature_shape(self) -> tuple[int, ...]:
+    return (int(self.voices), self.cfg.keys)
+
+  @property
+  def dtype(self) -> np.dtype:
+    return np.dtype(np.uint8)
+
+  def encode(self, piece: Piece) -> np.ndarray:
+    notes = piece.notes if self.cfg.include_drums else piece.notes[~piece.notes['is_drum']]
+    parts = np.unique(notes['part'])
+    if len(parts) != self.voices:
+      raise ValueError(f'{piece.name}: {len(parts)} parts {parts.tolist()}, voice_rolls needs '
+                       f'exactly voices={self.voices}')
+    _, _, end = pianoroll.note_frames(piece.with_notes(notes), self.cfg.grid, self.cfg.step,
+                                      self.cfg.include_drums)
+    num_frames = int(end.max()) if len(end) else 0
+    return np.stack([pianoroll.encode_pianoroll(piece.with_notes(notes[notes['part'] == p]),
+                                                self.cfg, num_frames=num_frames)
+                     for p in parts], axis=1)
+
+  def decode(self, array: np.ndarray, *, name: str = 'decoded', qpm: float = 120.0,
+             **kw) -> Piece:
+    """``[T, voices, keys]`` (binary or probabilities; ``threshold`` etc. as
+    :func:`pianoroll.decode_pianoroll`) -> a piece whose voice ``v`` is ``part == v``."""
+    array = np.asarray(array)
+    if array.ndim != 3 or array.shape[1:] != self.feature_shape:
+      raise ValueError(f'voice_rolls: expected [T, {self.voices}, {self.cfg.keys}], '
+                       f'got shape {array.shape}')
+    per_voice = []
+    for v in range(array.shape[1]):
+      notes = pianoroll.decode_pianoroll(array[:, v], self.cfg, qpm=qpm, **kw)
+      notes['part'] = v
+      per_voice.append(notes)
+    notes = np.concatenate(per_voice) if per_voice else np.zeros(0, NOTE_DTYPE)
+    return Piece(name, sort_notes(notes), np.zeros(1), np.full(1, float(qpm)))
+
+  def cache_key(self) -> str:
+    return f'voices{int(self.voices)}-{self.cfg.cache_key()}'
+
+  def options(self) -> dict[str, Any]:
+    return dict(voices=int(self.voices), grid=self.cfg.grid, step=self.cfg.step,
+                keys=self.cfg.keys, include_drums=self.cfg.include_drums)
+
+
 def _roll_config(grid='beats', step=0.25, keys=128, velocity_plane=False, onset_plane=False,
                  include_drums=False) -> pianoroll.RollConfig:
   return pianoroll.RollConfig(grid=grid, step=float(step), keys=int(keys),
@@ -219,11 +287,17 @@ def _note_duration(resolution=0.25, max_duration=16, grid='beats',
   return NoteDurationEncoding(float(resolution), int(max_duration), grid, bool(include_drums))
 
 
+def _voice_rolls(voices=4, grid='beats', step=0.25, keys=128,
+                 include_drums=False) -> VoiceRollEncoding:
+  return VoiceRollEncoding(_roll_config(grid, step, keys, include_drums=include_drums), int(voices))
+
+
 ENCODINGS: dict[str, Callable[..., Encoding]] = {
     'events': _events,
     'pianoroll': _pianoroll,
     'aligned': _aligned,
     'note_duration': _note_duration,
+    'voice_rolls': _voice_rolls,
 }
 
 

@@ -73,6 +73,9 @@ def test_tiny_config_trains_end_to_end(name, tmp_path):
   kinds = summary_kinds(os.path.join(workdir, 'tensorboard'))
   assert 'simple_value' in kinds['train/loss']
   assert 'simple_value' in kinds['train/grad_norm']
+  if int(config.sample.num) == 0:  # a task that makes no music (skip-gram embeddings)
+    assert not glob.glob(os.path.join(workdir, 'samples', '*', '*.mid'))
+    return
   assert any('image' in k for k in kinds.values()), kinds
   assert any('audio' in k for k in kinds.values()), kinds
   mids = glob.glob(os.path.join(workdir, 'samples', '*', '*.mid'))

@@ -1,0 +1,198 @@
+"""Multi-voice LSTM language model on per-voice multi-hot rolls (log 10/21).
+
+Data: the ``voice_rolls`` encoding (:class:`dsjax.data.encodings.VoiceRollEncoding`), ``uint8
+[time, voices, keys]`` per piece; for the music21 Bach chorales the four parts (soprano, alto,
+tenor, bass) are the voices and pieces with another number of parts are left out.
+
+Loss: next-frame sigmoid cross-entropy, summed over keys and voices, averaged over predicted
+frames. ``frame_nll`` (nats per frame, all voices together) is comparable to the piano-roll LM's
+frame NLL on a merged roll of the same grid only up to the voice split (voices sharing a key are
+two targets here); ``voice_nll_<v>`` gives each voice's share.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dsjax import losses, sampling
+from dsjax.data import encodings, pipeline
+from dsjax.data.notes import SequenceSet
+from dsjax.models.multivoice import MultiVoiceLSTM
+from dsjax.tasks import base
+from dsjax.tasks.datasets import openings
+from dsjax.train.optim import ema_update, make_optimizer
+
+# Grey level of each voice in pictures (first voice brightest).
+_VOICE_LEVELS = (1.0, 0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2)
+
+
+def voice_roll_encoding(config) -> encodings.VoiceRollEncoding:
+  r = config.data.roll
+  return encodings.get_encoding('voice_rolls', voices=int(config.data.voices), grid=str(r.grid),
+                                step=float(r.step), keys=int(r.pitches))
+
+
+def load_voice_split(config, split: str) -> SequenceSet:
+  """The ``split`` of ``config.data.source`` as voice rolls, from the preprocessing cache."""
+  from dsjax.data import cache
+  d = config.data
+  enc = voice_roll_encoding(config)
+  return cache.load_dataset(d.source, 'voice_rolls', split, cache_dir=d.cache_dir or None,
+                            max_pieces=int(d.max_pieces) or None, **enc.options())
+
+
+def voices_image(roll: np.ndarray) -> np.ndarray:
+  """``[time, voices, keys]`` -> ``[time, keys]`` for pictures: voice ``v`` drawn at grey level
+  ``_VOICE_LEVELS[v]`` (where voices share a key, the brighter one shows)."""
+  roll = np.asarray(roll, np.float32)
+  levels = np.asarray(_VOICE_LEVELS[:roll.shape[1]] + (0.2,) * max(0, roll.shape[1] - 8),
+                      np.float32)
+  return (roll * levels[None, :, None]).max(axis=1)
+
+
+class MultiVoiceLMTask(base.Task):
+  """Next-frame prediction of ``[batch, time, voices, keys]`` with the multi-voice LSTM."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.encoding = voice_roll_encoding(config)
+    self.voices, self.keys = self.encoding.feature_shape
+    self.train_set = load_voice_split(config, 'train')
+    self._eval_sets = {s: load_voice_split(config, s) for s in config.data.eval_splits}
+    m = config.model
+    self.model = MultiVoiceLSTM(voices=self.voices, keys=self.keys, bottom=tuple(m.bottom),
+                                middle=tuple(m.middle), top=tuple(m.top),
+                                dropout_rate=float(m.dropout_rate))
+    self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
+
+  # -- data ---------------------------------------------------------------------------------
+  def train_data(self, process_index, process_count):
+    d = self.config.data
+    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
+    return pipeline.WindowSampler(
+        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
+        shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
+        process_index=process_index, process_count=process_count, prefetch=2)
+
+  def eval_batches(self):
+    d = self.config.data
+    return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
+                                              int(d.eval_max_len) or None))
+            for split, seqs in self._eval_sets.items() if len(seqs)}
+
+  # -- steps --------------------------------------------------------------------------------
+  @property
+  def ema_decay(self) -> float:
+    return float(self.config.optim.get('ema_decay', 0.0))
+
+  def eval_params(self, state):
+    return state['ema_params'] if self.ema_decay else state['params']
+
+  def init(self, rng):
+    frames = jnp.zeros((1, 2, self.voices, self.keys), jnp.float32)
+    params = self.model.init({'params': rng}, frames)['params']
+    state = {'params': params, 'opt_state': self.tx.init(params)}
+    if self.ema_decay:
+      state['ema_params'] = params
+    return state
+
+  def _voice_nll(self, params, batch, rng, deterministic):
+    """NLL ``[batch, time, voices]`` (summed over keys)."""
+    logits, _ = self.model.apply({'params': params}, batch['inputs'], mask=batch['mask'],
+                                 deterministic=deterministic, rngs={'dropout': rng})
+    return losses.frame_nll(logits, batch['targets'])
+
+  def train_step(self, state, batch, rng):
+    def loss_fn(params):
+      nll = self._voice_nll(params, batch, rng, False)
+      return losses.masked_mean(nll.sum(-1), batch['mask'])
+    loss, grads = jax.value_and_grad(loss_fn)(state['params'])
+    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
+    params = optax.apply_updates(state['params'], updates)
+    new_state = {'params': params, 'opt_state': opt_state}
+    if self.ema_decay:
+      new_state['ema_params'] = ema_update(state['ema_params'], params, self.ema_decay)
+    return new_state, {'loss': loss, 'grad_norm': optax.tree.norm(grads)}
+
+  def eval_step(self, state, batch):
+    nll = self._voice_nll(self.eval_params(state), batch, jax.random.key(0), True)
+    mask = batch['mask'].astype(jnp.float32)
+    per_voice = (nll * mask[..., None]).sum((0, 1))
+    out = {'nll_sum': per_voice.sum(), 'frames': mask.sum()}
+    out.update({f'voice_nll_sum_{v}': per_voice[v] for v in range(self.voices)})
+    return out
+
+  def eval_summary(self, sums):
+    frames = max(sums['frames'], 1.0)
+    out = {'frame_nll': sums['nll_sum'] / frames, 'frames': sums['frames']}
+    out.update({f'voice_nll_{v}': sums[f'voice_nll_sum_{v}'] / frames
+                for v in range(self.voices)})
+    return out
+
+  def learning_rates(self, step):
+    return {'lr': float(self.schedule(step))}
+
+  # -- sampling -----------------------------------------------------------------------------
+  def primers(self, rng, num: int, length: int) -> np.ndarray:
+    """``[num, length, voices, keys]`` openings of random training pieces."""
+    return openings(self.train_set, rng, num, length).astype(np.float32)
+
+  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
+  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise):
+    """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
+    model = self.model
+    logits, carry = model.apply({'params': params}, primer)
+
+    def count(h, frame):
+      return jnp.where(frame > 0, h + 1, 0), None
+    held, _ = jax.lax.scan(count, jnp.zeros(primer.shape[:1] + primer.shape[2:], jnp.int32),
+                           jnp.swapaxes(primer, 0, 1))
+
+    def body(state, key):
+      carry, logits, held = state
+      k_sample, k_noise = jax.random.split(key)
+      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold)
+      frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
+      fed = sampling.feedback_noise(k_noise, frame, noise) if noise else frame
+      logits, carry = model.apply({'params': params}, fed[:, None], carry)
+      return (carry, logits[:, 0], held), frame
+
+    keys = jax.random.split(rng, length)
+    _, frames = jax.lax.scan(body, (carry, logits[:, -1], held), keys)
+    return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
+
+  def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
+             max_sustain=None, noise=None, **unused):
+    """``[num, P + length, voices, keys]`` uint8: ``P`` primer frames of a real opening (at least
+    one), then ``length`` sampled frames."""
+    s = self.config.sample
+    k = int(s.primer) if primer is None else int(primer)
+    primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
+    out = self._sample(
+        self.eval_params(state), jnp.asarray(primer_frames), rng, int(length),
+        str(s.mode if mode is None else mode),
+        jnp.float32(s.threshold if threshold is None else threshold),
+        int(s.max_sustain if max_sustain is None else max_sustain),
+        float(s.noise if noise is None else noise))
+    return np.asarray(out).astype(np.uint8)
+
+  def to_pieces(self, samples):
+    return [self.encoding.decode(s, name=f'sample_{i}') for i, s in enumerate(samples)]
+
+  def to_rolls(self, samples):
+    return [voices_image(s) for s in samples]
+
+  def real_rolls(self, num, length):
+    return [voices_image(r) for r in self.primers(jax.random.key(1234), num, length)]
+
+  def sample_statistics(self, samples):
+    samples = np.asarray(samples, np.float32)
+    real = self.primers(jax.random.key(1234), len(samples), samples.shape[1])
+    return {'notes_per_voice_frame': float(samples.sum(-1).mean()),
+            'real_notes_per_voice_frame': float(real.sum(-1).mean()),
+            'silent_voice_frames': float((samples.sum(-1) == 0).mean())}
