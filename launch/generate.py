@@ -3,8 +3,12 @@
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
       [--wav] [--top_k=K] [--top_p=P] [--primer=K] [--mode=bernoulli|threshold] [--threshold=X]
       [--max_sustain=F] [--noise=P] [--seed=S] [--step=STEP]
+      [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. Options a task does not use are ignored by it.
+A conditioned event LM (``configs/hist_rnn.py``) takes its condition from a MIDI file's pitch-class
+histogram (``--condition_midi``) or a named key (``--condition_key``); without either, from the
+primers' training pieces.
 """
 
 from __future__ import annotations
@@ -35,6 +39,30 @@ _MAX_SUSTAIN = flags.DEFINE_float('max_sustain', None,
 _NOISE = flags.DEFINE_float('noise', None, 'Flip probability on the fed-back frame.')
 _SCHEDULE = flags.DEFINE_string('schedule', None,
                                 'GAN code schedule: constant, linspace, ab, song.')
+_CONDITION_MIDI = flags.DEFINE_string(
+    'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
+    'MIDI file (runs with config.model.condition != none).')
+_CONDITION_KEY = flags.DEFINE_string(
+    'condition_key', None, "Condition on a key's scale histogram, e.g. 'C major', 'a minor', "
+    "'F# minor' (runs with config.model.condition != none).")
+
+
+def condition_option(task) -> dict:
+  """``{'condition': stats}`` from --condition_midi / --condition_key, or ``{}``."""
+  midi, key = _CONDITION_MIDI.value, _CONDITION_KEY.value
+  if midi is None and key is None:
+    return {}
+  if midi is not None and key is not None:
+    raise app.UsageError('give one of --condition_midi and --condition_key, not both')
+  if not hasattr(task, 'condition_from_key'):
+    raise app.UsageError(f'--condition_midi/--condition_key: the {type(task).__name__} of this run '
+                         f'takes no condition')
+  from dsjax.data.midi_io import MidiLoadError
+  try:
+    stats = task.condition_from_midi(midi) if midi is not None else task.condition_from_key(key)
+  except (ValueError, OSError, MidiLoadError) as e:
+    raise app.UsageError(str(e)) from None
+  return {'condition': stats}
 
 
 def main(argv):
@@ -54,6 +82,7 @@ def main(argv):
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, primer=_PRIMER, mode=_MODE,
       threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE, schedule=_SCHEDULE).items()
              if f.value is not None}
+  options.update(condition_option(task))
   length = _LENGTH.value or int(config.sample.length)
   rng = jax.random.fold_in(jax.random.key(_SEED.value), step)
   samples = task.sample(state, rng, _NUM.value, length, **options)

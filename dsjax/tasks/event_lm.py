@@ -1,8 +1,33 @@
-"""The event LSTM language model (the log's baseline): next-event cross-entropy over event ids."""
+"""The event LSTM language model (the log's baseline): next-event cross-entropy over event ids.
+
+Conditioning (the Hist-RNN family, log 10/16; ``config.model.condition``):
+
+* ``'none'``: the baseline.
+* ``'hist'``: Hist-RNN. The 12-bin pitch-class histogram of the whole piece (note-ons) joined to
+  every input step. It comes from the data pipeline as ``batch['condition'] [B, 12]``.
+* ``'patch_hist'``: Patch-Hist RNN. The histogram of the training window itself (the events the
+  loss is taken over, plus the first input), computed from the batch's ids inside the step.
+* ``'window_stats'``: the conditional stacked LSTM's per-step condition (original §3.5): for each
+  target, over a 50-event window centred on it (shifted to stay inside the valid events), a one-hot
+  mean-pitch bin [10], a one-hot note-density bin [10] and the pitch-class histogram [12].
+
+Histograms are optionally sharpened as ``softmax(h / tau)`` with ``config.model.condition_tau > 0``
+(the log's e^{h/0.03}; 0 = the normalised histogram as is). Only note-ons are counted (the original
+counted note-ons and note-offs, which pair up). At sampling time the condition is a fixed vector per
+sample: a histogram (or stats vector) from a piece, a MIDI file or a named key.
+
+Pretrained input embedding (log 10/09): ``config.model.embedding_from`` names a skip-gram workdir
+whose ``params['embed']['embedding'] [vocab, dim]`` replaces the fresh table at init;
+``config.model.freeze_embedding`` keeps it fixed (its updates are zero). The table is read when the
+task is built (init runs under jit), so restoring such a run also needs that workdir. A config
+``'configs/skipgram.py:tiny'`` instead of a workdir is trained once into the cache
+(:func:`pretrained_workdir`).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -11,18 +36,194 @@ import optax
 
 from dsjax import losses, sampling
 from dsjax.data import events as events_lib
+from dsjax.data import keys as keys_lib
 from dsjax.data import pipeline
 from dsjax.data import pianoroll as roll_lib
 from dsjax.models.language_models import EventLM
 from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split, openings
+from dsjax.tasks.datasets import load_split
 from dsjax.train.optim import make_optimizer
+
+CONDITIONS = ('none', 'hist', 'patch_hist', 'window_stats')
+CONDITION_DIMS = {'none': 0, 'hist': 12, 'patch_hist': 12, 'window_stats': 32}
+STATS_SPAN = 50          # events per window of the 'window_stats' condition (original §3.5)
+PITCH_BINS = 10
+DENSITY_BINS = 10
 
 
 def event_vocab(config) -> events_lib.EventVocab:
   e = config.data.events
   return events_lib.EventVocab(shift_ms=int(e.shift_ms), max_shift_steps=int(e.max_shift_steps),
                                velocity_bins=str(e.velocity_bins))
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions as pure jittable functions of event ids.
+
+
+def _note_on_pitch(ids, note_on_offset: int):
+  """``(is_note_on, pitch)`` of ids ``[...]`` (pitch 0 where not a note-on)."""
+  pitch = ids.astype(jnp.int32) - note_on_offset
+  on = (pitch >= 0) & (pitch < 128)
+  return on, jnp.where(on, pitch, 0)
+
+
+def pitch_class_counts(ids, valid, note_on_offset: int = 0):
+  """Note-on counts per pitch class: ``ids [..., T]``, ``valid [..., T]`` -> ``float32 [..., 12]``."""
+  on, pitch = _note_on_pitch(ids, note_on_offset)
+  on = on & (valid > 0)
+  return (jax.nn.one_hot(pitch % 12, 12) * on[..., None]).sum(-2)
+
+
+def normalise(counts):
+  """Counts ``[..., k]`` -> distributions; all zeros stay zeros (like ``keys.py``'s default)."""
+  total = counts.sum(-1, keepdims=True)
+  return jnp.where(total > 0, counts / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+def sharpen(hist, tau: float):
+  """``softmax(hist / tau)`` over the last axis (``tau <= 0``: ``hist`` unchanged)."""
+  if tau <= 0:
+    return hist
+  return jax.nn.softmax(hist / tau, axis=-1)
+
+
+def window_ids(batch):
+  """The training window ``[B, T + 1]`` of a shifted batch and its validity ``[B, T + 1]``.
+
+  Item 0 (the first input) counts when its target does; the others when they are predicted.
+  """
+  mask = batch['mask'].astype(jnp.float32)
+  ids = jnp.concatenate([batch['inputs'][:, :1], batch['targets']], axis=1)
+  valid = jnp.concatenate([mask[:, :1], mask], axis=1)
+  return ids, valid
+
+
+def window_stats(ids, valid, note_on_offset: int = 0, span: int = STATS_SPAN):
+  """The original's per-position condition ``[B, T, 32]`` of event ids ``[B, T]``.
+
+  For position ``t`` the window holds ``span`` valid items centred on ``t`` (shifted to stay inside
+  the row's valid prefix, or all of it when shorter). Columns: one-hot mean-pitch bin
+  ``round((clip(mean / 10, 5, 9) - 5) / 4 * 9)`` (all zero without notes), one-hot density bin
+  ``round((clip(10 * ons / span, 1, 2) - 1) * 9)``, normalised pitch-class histogram.
+  """
+  on, pitch = _note_on_pitch(ids, note_on_offset)
+  on = (on & (valid > 0)).astype(jnp.float32)
+  n = valid.sum(-1, keepdims=True).astype(jnp.int32)                      # [B, 1]
+  pc = jax.nn.one_hot(pitch % 12, 12) * on[..., None]                     # [B, T, 12]
+  per_item = jnp.concatenate([on[..., None], (pitch * on)[..., None], pc], -1)  # [B, T, 14]
+  cum = jnp.concatenate([jnp.zeros_like(per_item[:, :1]), jnp.cumsum(per_item, 1)], 1)
+  pos = jnp.arange(ids.shape[1])[None]
+  start = jnp.clip(pos - span // 2, 0, jnp.maximum(n - span, 0))
+  end = jnp.minimum(start + span, n)
+  take = lambda i: jnp.take_along_axis(cum, i[..., None], axis=1)
+  sums = take(end) - take(start)                                          # [B, T, 14]
+  count, pitch_sum, hist = sums[..., 0], sums[..., 1], sums[..., 2:]
+  mean = pitch_sum / jnp.maximum(count, 1.0)
+  pitch_bin = jnp.round((jnp.clip(mean / 10.0, 5.0, 9.0) - 5.0) / 4.0 * (PITCH_BINS - 1))
+  pitch_1h = jax.nn.one_hot(pitch_bin.astype(jnp.int32), PITCH_BINS) * (count > 0)[..., None]
+  density = jnp.clip(count / span * 10.0, 1.0, 2.0)
+  density_bin = jnp.round((density - 1.0) * (DENSITY_BINS - 1)).astype(jnp.int32)
+  density_1h = jax.nn.one_hot(density_bin, DENSITY_BINS)
+  return jnp.concatenate([pitch_1h, density_1h, normalise(hist)], -1)
+
+
+def piece_histograms(seqs, note_on_offset: int = 0) -> np.ndarray:
+  """Pitch-class histogram (note-ons) of every whole sequence: ``float32 [len(seqs), 12]``."""
+  values = np.asarray(seqs.values).astype(np.int64) - note_on_offset
+  owner = np.repeat(np.arange(len(seqs)), seqs.lengths)
+  on = (values >= 0) & (values < 128)
+  counts = np.zeros((len(seqs), 12))
+  np.add.at(counts, (owner[on], values[on] % 12), 1.0)
+  total = counts.sum(-1, keepdims=True)
+  return np.where(total > 0, counts / np.where(total > 0, total, 1), 0).astype(np.float32)
+
+
+def key_histogram(name: str) -> np.ndarray:
+  """A histogram ``float32 [12]`` for a named key (``'C major'``, ``'d minor'``, ``'F#'``): the
+  scale's pitch classes (keys.py ``SCALES``; natural minor), tonic weighted 2, normalised (the
+  original's C-major prior ``norm([2,0,1,0,1,1,0,1,0,1,0,1])``)."""
+  key = keys_lib.Key.from_name(name)
+  hist = np.zeros(12)
+  hist[keys_lib.scale_pitch_classes(key)] = 1.0
+  hist[key.tonic] = 2.0
+  return (hist / hist.sum()).astype(np.float32)
+
+
+class _PieceConditioned(base.TrainData):
+  """A WindowSampler whose batches carry ``condition [B, 12]``: the histogram of each row's piece."""
+
+  def __init__(self, sampler: pipeline.WindowSampler, histograms: np.ndarray):
+    self.sampler, self.histograms = sampler, histograms
+
+  def __next__(self):
+    batch = dict(next(self.sampler))
+    batch['condition'] = self.histograms[batch.pop('piece_ids')]
+    batch.pop('starts', None)
+    return batch
+
+  def state(self):
+    return self.sampler.state()
+
+  def restore(self, state):
+    self.sampler.restore(state)
+
+  def close(self):
+    self.sampler.close()
+
+
+def pretrained_workdir(spec: str, cache_dir: str | None = None) -> str:
+  """The workdir ``config.model.embedding_from`` names.
+
+  ``spec`` is a workdir, or a config ``'configs/NAME.py[:variant]'`` (relative to the current folder
+  or to the repository): that config is then trained once, into
+  ``CACHE/pretrained/NAME-variant-HASH`` (``CACHE`` as the preprocessing cache), and reused.
+  """
+  path, _, variant = spec.partition(':')
+  if not path.endswith('.py'):
+    if not os.path.isdir(spec):
+      raise FileNotFoundError(f'config.model.embedding_from={spec!r}: no such workdir (train one '
+                              f'with launch.train, or give a config such as configs/skipgram.py)')
+    return spec
+  if not os.path.exists(path):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(repo, path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'config.model.embedding_from={spec!r}: no such config file')
+  import hashlib
+  import importlib.util
+  from dsjax.data import cache
+  from dsjax.train import loop
+  module_spec = importlib.util.spec_from_file_location('_dsjax_pretrain_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  config = module.get_config(variant or None)
+  digest = hashlib.sha256(config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:12]
+  name = os.path.basename(path)[:-3] + (f'-{variant}' if variant else '')
+  workdir = os.path.join(str(cache.cache_root(cache_dir)), 'pretrained', f'{name}-{digest}')
+  ckpts = os.path.join(workdir, 'checkpoints')
+  if not (os.path.isdir(ckpts) and any(d.isdigit() for d in os.listdir(ckpts))):
+    print(f'embedding_from: training {spec} into {workdir}', flush=True)
+    loop.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def load_embedding(spec: str, cache_dir: str | None = None) -> np.ndarray:
+  """``params['embed']['embedding'] [vocab, dim]`` of a (skip-gram) run: a workdir's latest
+  checkpoint, or a config trained on demand (:func:`pretrained_workdir`)."""
+  workdir = pretrained_workdir(spec, cache_dir)
+  from dsjax.train.loop import restore_for_inference
+  try:
+    _, _, state, _ = restore_for_inference(workdir)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f'config.model.embedding_from={spec!r}: cannot restore a checkpoint from '
+                     f'{workdir} ({type(e).__name__}: {e})') from e
+  try:
+    table = state['params']['embed']['embedding']
+  except (KeyError, TypeError):
+    raise ValueError(f"config.model.embedding_from={spec!r}: the params of {workdir} have no "
+                     f"['embed']['embedding'] table") from None
+  return np.asarray(jax.device_get(table), np.float32)
 
 
 class EventLMTask(base.Task):
@@ -34,41 +235,163 @@ class EventLMTask(base.Task):
     self.train_set = load_split(config, 'events', 'train')
     self._eval_sets = {s: load_split(config, 'events', s) for s in config.data.eval_splits}
     m = config.model
+    self.condition = str(m.get('condition', 'none'))
+    if self.condition not in CONDITIONS:
+      raise ValueError(f'config.model.condition={self.condition!r}: expected one of {CONDITIONS}')
+    self.condition_tau = float(m.get('condition_tau', 0.0))
+    self.condition_dim = CONDITION_DIMS[self.condition]
+    if self.condition == 'hist' and int(config.data.transpose) > 0:
+      raise ValueError("config.model.condition='hist' uses each piece's histogram, which a "
+                       "transposed window no longer matches: set config.data.transpose=0 (or use "
+                       "'patch_hist', computed from the transposed window)")
     self.model = EventLM(vocab_size=self.vocab.size, embed_dim=int(m.embed_dim),
                          hidden=tuple(m.hidden), dropout_rate=float(m.dropout_rate))
-    self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
-    self._sampler = None
+    self.embedding_from = str(m.get('embedding_from', '') or '')
+    self.freeze_embedding = bool(m.get('freeze_embedding', False))
+    if self.freeze_embedding and not self.embedding_from:
+      raise ValueError('config.model.freeze_embedding=True needs config.model.embedding_from '
+                       '(a skip-gram workdir)')
+    self._pretrained = None
+    if self.embedding_from:  # eagerly: init runs under jit, where no checkpoint can be read
+      self._pretrained = self._load_pretrained()
+    tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
+    if self.freeze_embedding:
+      tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()},
+                                 self._param_labels)
+    self.tx = tx
+    self._piece_hists = {}
+
+  @staticmethod
+  def _param_labels(params):
+    """'frozen' for the input embedding table, 'train' for everything else."""
+    def label(path, _):
+      names = [getattr(p, 'key', None) for p in path]
+      return 'frozen' if names[-2:] == ['embed', 'embedding'] else 'train'
+    return jax.tree_util.tree_map_with_path(label, params)
+
+  def piece_histograms(self, split: str) -> np.ndarray:
+    """``[pieces, 12]`` whole-piece histograms of ``split`` ('train' or an eval split)."""
+    if split not in self._piece_hists:
+      seqs = self.train_set if split == 'train' else self._eval_sets[split]
+      self._piece_hists[split] = piece_histograms(seqs, self.vocab.note_on_offset)
+    return self._piece_hists[split]
 
   # -- data ---------------------------------------------------------------------------------
-  def train_data(self, process_index, process_count):
+  def train_data(self, process_index, process_count, seed: int | None = None):
+    """``seed`` overrides ``config.seed`` for the windows (several seeds side by side)."""
     d = self.config.data
     augment = None
     if int(d.transpose) > 0:
       augment = pipeline.EventTransposition(
           max_shift=int(d.transpose), note_on_offset=self.vocab.note_on_offset,
           note_off_offset=self.vocab.note_off_offset, num_pitches=128)
-    return pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
+    sampler = pipeline.WindowSampler(
+        self.train_set, int(d.window), int(d.batch_size),
+        seed=int(self.config.seed if seed is None else seed),
         shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2)
+        process_index=process_index, process_count=process_count, prefetch=2,
+        with_info=self.condition == 'hist')
+    if self.condition == 'hist':
+      return _PieceConditioned(sampler, self.piece_histograms('train'))
+    return sampler
 
   def eval_batches(self):
     d = self.config.data
     out = {}
     for split, seqs in self._eval_sets.items():
       if len(seqs):
-        out[split] = list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                                int(d.eval_max_len) or None))
+        batches = list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
+                                             int(d.eval_max_len) or None))
+        if self.condition == 'hist':
+          hists = np.concatenate([self.piece_histograms(split), np.zeros((1, 12), np.float32)])
+          for b in batches:
+            b['condition'] = hists[b['seq_ids']]      # seq_ids -1 (padding rows) -> zeros
+        out[split] = batches
     return out
 
+  # -- conditions ---------------------------------------------------------------------------
+  def condition_features(self, stats):
+    """Raw conditioning statistics ``[..., C]`` -> model inputs (histograms sharpened by tau)."""
+    stats = jnp.asarray(stats, jnp.float32)
+    if self.condition in ('hist', 'patch_hist'):
+      return sharpen(stats, self.condition_tau)
+    if self.condition == 'window_stats':
+      return jnp.concatenate([stats[..., :20], sharpen(stats[..., 20:], self.condition_tau)], -1)
+    return stats
+
+  def batch_condition(self, batch):
+    """The per-step condition ``[B, T, C]`` of a batch, or None for the baseline."""
+    if self.condition == 'none':
+      return None
+    b, t = batch['inputs'].shape[:2]
+    if self.condition == 'hist':
+      if 'condition' not in batch:
+        raise KeyError("condition='hist' needs batch['condition'] [batch, 12] (piece histograms)")
+      hist = batch['condition']
+    elif self.condition == 'patch_hist':
+      ids, valid = window_ids(batch)
+      hist = normalise(pitch_class_counts(ids, valid, self.vocab.note_on_offset))
+    else:
+      ids, valid = window_ids(batch)
+      stats = window_stats(ids, valid, self.vocab.note_on_offset)[:, 1:]
+      return self.condition_features(stats)
+    return jnp.broadcast_to(self.condition_features(hist)[:, None], (b, t, self.condition_dim))
+
+  def _require_condition(self, what: str):
+    if self.condition == 'none':
+      raise ValueError(f'{what}: this run has no condition (config.model.condition=\'none\'); '
+                       f"train with condition 'hist', 'patch_hist' or 'window_stats'")
+
+  def condition_from_events(self, ids) -> np.ndarray:
+    """Conditioning statistics ``[C]`` of one event-id sequence (the whole of it)."""
+    self._require_condition('condition_from_events')
+    ids = np.asarray(ids).reshape(1, -1)
+    if self.condition in ('hist', 'patch_hist'):
+      return np.asarray(keys_lib.event_pitch_class_histogram(ids[0], self.vocab), np.float32)
+    n = ids.shape[1]
+    stats = window_stats(jnp.asarray(ids), jnp.ones((1, n)), self.vocab.note_on_offset, span=n)
+    return np.asarray(stats[0, 0])
+
+  def condition_from_midi(self, path: str) -> np.ndarray:
+    """Conditioning statistics ``[C]`` of a MIDI file (encoded with this run's vocabulary)."""
+    self._require_condition(f'condition from {path}')
+    from dsjax.data import midi_io
+    ids = events_lib.encode_events(midi_io.load_midi(path), self.vocab)
+    if not (ids < 128).any():
+      raise ValueError(f'{path}: no notes to take a pitch-class histogram from')
+    return self.condition_from_events(ids)
+
+  def condition_from_key(self, name: str) -> np.ndarray:
+    """Conditioning statistics ``[C]`` for a named key (see :func:`key_histogram`); for
+    'window_stats' with the original generator's default bins (mean pitch 0, density 5)."""
+    self._require_condition(f'condition from key {name!r}')
+    hist = key_histogram(name)
+    if self.condition == 'window_stats':
+      return np.concatenate([np.eye(PITCH_BINS)[0], np.eye(DENSITY_BINS)[5], hist]).astype(
+          np.float32)
+    return hist
+
   # -- steps --------------------------------------------------------------------------------
+  def _load_pretrained(self) -> np.ndarray:
+    table = load_embedding(self.embedding_from, self.config.data.cache_dir or None)
+    want = (self.vocab.size, int(self.config.model.embed_dim))
+    if table.shape != want:
+      raise ValueError(f'config.model.embedding_from={self.embedding_from!r}: embedding shape '
+                       f'{table.shape}, this model needs [vocab, embed_dim] = {list(want)}')
+    return table
+
   def init(self, rng):
     tokens = jnp.zeros((1, 2), jnp.int32)
-    params = self.model.init({'params': rng}, tokens)['params']
+    cond = (jnp.zeros((1, 2, self.condition_dim), jnp.float32) if self.condition_dim else None)
+    params = self.model.init({'params': rng}, tokens, condition=cond)['params']
+    if self.embedding_from:
+      params = dict(params)
+      params['embed'] = dict(params['embed'], embedding=jnp.asarray(self._pretrained))
     return {'params': params, 'opt_state': self.tx.init(params)}
 
   def _loss(self, params, batch, rng, deterministic):
     logits, _ = self.model.apply({'params': params}, batch['inputs'],
+                                 condition=self.batch_condition(batch),
                                  deterministic=deterministic, rngs={'dropout': rng})
     nll = losses.token_nll(logits, batch['targets'])
     return losses.masked_mean(nll, batch['mask']), nll
@@ -95,21 +418,36 @@ class EventLMTask(base.Task):
     return {'lr': float(self.schedule(step))}
 
   # -- sampling -----------------------------------------------------------------------------
+  def _pick_openings(self, rng: jax.Array, num: int, length: int):
+    """``(openings [num, length], piece ids [num])`` of distinct random training pieces."""
+    seqs = self.train_set
+    g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
+    length = min(length, int(seqs.lengths.max()))
+    candidates = np.flatnonzero(seqs.lengths >= length)
+    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
+    return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.int32), picks
+
   def primers(self, rng: jax.Array, num: int, length: int) -> np.ndarray:
     """``[num, length]`` openings of random training pieces (length >= 1)."""
-    return openings(self.train_set, rng, num, length).astype(np.int32)
+    return self._pick_openings(rng, num, length)[0]
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7))
-  def _sample(self, params, primer, rng, length, temperature, top_k, top_p):
-    """``primer [B, K]`` -> ``[B, K + length]`` ids, one jitted scan over the generated steps."""
+  def _sample(self, params, primer, rng, length, temperature, top_k, top_p, condition=None):
+    """``primer [B, K]`` -> ``[B, K + length]`` ids, one jitted scan over the generated steps.
+
+    ``condition [B, C]`` (model inputs, already sharpened) is joined to every step.
+    """
     model = self.model
-    logits, carry = model.apply({'params': params}, primer)
+    b, k = primer.shape
+    cond = lambda t: None if condition is None else jnp.broadcast_to(
+        condition[:, None].astype(jnp.float32), (b, t, condition.shape[-1]))
+    logits, carry = model.apply({'params': params}, primer, condition=cond(k))
     first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1], temperature,
                                         top_k, top_p)
 
     def body(state, key):
       carry, token = state
-      logits, carry = model.apply({'params': params}, token[:, None], carry)
+      logits, carry = model.apply({'params': params}, token[:, None], carry, condition=cond(1))
       nxt = sampling.sample_categorical(key, logits[:, 0], temperature, top_k, top_p)
       return (carry, nxt), token
 
@@ -117,16 +455,45 @@ class EventLMTask(base.Task):
     _, tokens = jax.lax.scan(body, (carry, first), keys)
     return jnp.concatenate([primer, tokens.T.astype(primer.dtype)], axis=1)
 
+  def sample_condition(self, condition, num: int, piece_ids=None):
+    """Model inputs ``[num, C]`` for sampling: from ``condition`` (``[C]`` or ``[num, C]`` raw
+    statistics: a histogram, or a window_stats vector) or else from the primers' training pieces."""
+    if self.condition == 'none':
+      if condition is not None:
+        self._require_condition('sample(condition=...)')
+      return None
+    if condition is None:
+      seqs = self.train_set
+      condition = np.stack([self.condition_from_events(seqs[int(i)]) for i in piece_ids])
+    condition = np.asarray(condition, np.float32)
+    if condition.ndim == 1:
+      condition = np.broadcast_to(condition, (num, condition.shape[0]))
+    if condition.shape != (num, self.condition_dim):
+      raise ValueError(f'condition of shape {condition.shape}: expected [{self.condition_dim}] or '
+                       f'[num={num}, {self.condition_dim}] for condition={self.condition!r}')
+    return self.condition_features(condition)
+
   def sample(self, state, rng, num, length, primer=None, temperature=None, top_k=None,
-             top_p=None, **unused):
+             top_p=None, condition=None, primer_ids=None, **unused):
+    """``[num, K + length]`` ids. ``primer``: K openings of random training pieces (K >= 1);
+    ``primer_ids [num, K]`` gives them instead. ``condition``: see :meth:`sample_condition`
+    (default: the statistics of the primers' whole pieces)."""
     s = self.config.sample
-    k = int(s.primer) if primer is None else int(primer)
-    primer_ids = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
+    piece_ids = None
+    if primer_ids is None:
+      k = int(s.primer) if primer is None else int(primer)
+      primer_ids, piece_ids = self._pick_openings(jax.random.fold_in(rng, 1), num, max(1, k))
+    elif condition is None and self.condition != 'none':
+      raise ValueError('sample(primer_ids=...) of a conditioned model needs condition=...')
+    primer_ids = np.asarray(primer_ids, np.int32)
+    if primer_ids.shape[0] != num:
+      raise ValueError(f'primer_ids has {primer_ids.shape[0]} rows, num={num}')
+    cond = self.sample_condition(condition, num, piece_ids)
     temperature = float(s.temperature if temperature is None else temperature)
     top_k = int(s.top_k if top_k is None else top_k)
     top_p = float(s.top_p if top_p is None else top_p)
     out = self._sample(state['params'], jnp.asarray(primer_ids), rng, int(length),
-                       jnp.float32(temperature), top_k, top_p)
+                       jnp.float32(temperature), top_k, top_p, cond)
     return np.asarray(out)
 
   def to_pieces(self, samples):
@@ -141,3 +508,7 @@ class EventLMTask(base.Task):
 
   def real_rolls(self, num, length):
     return self.to_rolls(self.primers(jax.random.key(1234), num, length))
+
+  def hparams(self):
+    return {'condition': self.condition, 'condition_tau': self.condition_tau,
+            'embedding_from': self.embedding_from, 'freeze_embedding': self.freeze_embedding}
