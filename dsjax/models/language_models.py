@@ -1,7 +1,8 @@
 """Recurrent language models of the research log.
 
 - :class:`EventLM`: the baseline (09/28): embedding -> stacked LSTM -> softmax over event ids.
-- :class:`MultiHotLM`: next-frame model over piano-roll frames with independent sigmoid outputs.
+- :class:`MultiHotLM`: next-frame model over piano-roll frames with a selectable output head
+  (independent sigmoids, RNN-NADE, or a GRU across pitch).
 
 Both take and return the recurrent carry so that sampling can run them one step at a time inside a
 ``lax.scan``, and both accept an optional per-step ``condition`` joined to every input step (the
@@ -15,6 +16,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dsjax.models import frame_heads
 from dsjax.nn.recurrent import LSTMStack
 
 
@@ -43,22 +45,33 @@ class EventLM(nn.Module):
 
 
 class MultiHotLM(nn.Module):
-  """Next-frame model. ``frames [batch, time, keys]`` in {0, 1} -> logits ``[batch, time, keys]``.
+  """Next-frame model: a time-wise LSTM over frames ``[batch, time, keys]`` in {0, 1} and an output
+  head over the keys of the next frame (:mod:`dsjax.models.frame_heads`).
 
-  Optional dense layers between the LSTM and the output (the original had Dense500 relu).
+  ``head``: ``'sigmoid'`` (independent keys, the DeepSymphony multi-hot baseline), ``'nade'``
+  (RNN-NADE) or ``'pitch_rnn'`` (a GRU across the keys). Optional dense layers between the LSTM and
+  the head (the original had Dense500 relu). The state at step ``t`` (inputs up to ``t``) conditions
+  the distribution of frame ``t + 1``. ``pitch_context = w > 0`` also gives the head, for each key
+  ``k``, keys ``k - w .. k + w`` of the input frame ``t`` (weights shared across pitch).
   """
   keys: int
   hidden: Sequence[int] = (256,)
   dense: Sequence[int] = ()
   dropout_rate: float = 0.0
   input_dropout_rate: float = 0.0
+  head: str = 'sigmoid'
+  head_hidden: int = 128
+  head_dropout_rate: float = 0.0
+  pitch_context: int = 0
 
   def setup(self):
     self.rnn = LSTMStack(tuple(self.hidden), dropout_rate=self.dropout_rate, name='rnn')
     self.in_drop = nn.Dropout(self.input_dropout_rate)
     self.drop = nn.Dropout(self.dropout_rate)
     self.dense_layers = [nn.Dense(d, name=f'dense_{i}') for i, d in enumerate(self.dense)]
-    self.head = nn.Dense(self.keys, name='head')
+    # submodule 'head'; the sigmoid head's parameters are head/kernel, head/bias as before.
+    self.out = frame_heads.make_head(self.head, self.keys, self.head_hidden,
+                                     self.head_dropout_rate, self.pitch_context, name='head')
 
   def features(self, frames, carry=None, condition=None, mask=None, *, deterministic=True):
     """The time state ``[batch, time, hidden]`` that output heads condition on."""
@@ -72,5 +85,34 @@ class MultiHotLM(nn.Module):
     return y, carry
 
   def __call__(self, frames, carry=None, condition=None, mask=None, *, deterministic=True):
+    """Per-key logits ``[batch, time, keys]`` of the next frame (sigmoid head only)."""
+    if self.head != 'sigmoid':
+      raise ValueError(f'MultiHotLM(head={self.head!r}) has no per-key logits independent of the '
+                       'frame; use log_prob, key_logits or sample_frame')
     y, carry = self.features(frames, carry, condition, mask, deterministic=deterministic)
-    return self.head(y), carry
+    return self.out.logits(y, self._prev(frames)), carry
+
+  def _prev(self, frames):
+    return frames.astype(jnp.float32) if self.pitch_context > 0 else None
+
+  def key_logits(self, frames, targets, carry=None, condition=None, mask=None, *,
+                 deterministic=True):
+    """Logits ``[batch, time, keys]`` of ``p(targets[t, k] = 1 | frames[<= t], targets[t, < k])``."""
+    y, carry = self.features(frames, carry, condition, mask, deterministic=deterministic)
+    return self.out.key_logits(y, targets, self._prev(frames), deterministic=deterministic), carry
+
+  def log_prob(self, frames, targets, carry=None, condition=None, mask=None, *,
+               deterministic=True):
+    """Exact ``log p(targets[t] | frames[<= t])`` ``[batch, time]`` (nats), teacher forced."""
+    y, carry = self.features(frames, carry, condition, mask, deterministic=deterministic)
+    return self.out.log_prob(y, targets, self._prev(frames), deterministic=deterministic), carry
+
+  def sample_frame(self, time_state, rng, temperature=1.0, prev=None):
+    """A frame ``[batch, keys]`` from the head's joint distribution given ``time_state [batch, H]``
+    (and, with ``pitch_context``, the frame ``prev [batch, keys]`` that produced it)."""
+    return self.out.sample(time_state, rng, temperature, self._prev(prev) if prev is not None
+                           else None)
+
+  def frame_logits(self, time_state, prev=None):
+    """Per-key logits ``[batch, keys]`` of the sigmoid head given ``time_state [batch, H]``."""
+    return self.out.logits(time_state, self._prev(prev) if prev is not None else None)

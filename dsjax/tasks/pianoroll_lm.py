@@ -1,4 +1,9 @@
-"""Multi-hot next-frame LSTM on piano rolls (sigmoid outputs), with the benchmark's frame NLL.
+"""Multi-hot next-frame LSTM on piano rolls, with the benchmark's frame NLL.
+
+Output head (``config.model.head``, see :mod:`dsjax.models.frame_heads`): ``'sigmoid'`` (default;
+independent keys, sampled by threshold or Bernoulli), ``'nade'`` (RNN-NADE) or ``'pitch_rnn'`` (a GRU
+across the keys of a frame); the last two give exact likelihoods of whole frames and are sampled
+from the joint distribution of a frame, key by key, with ``temperature`` (no threshold).
 
 Frame-level NLL as ``shared/data/README.md`` defines it: for every sequence predict frame t from
 frames < t for t = 1..T-1, sum the NLL over keys and predicted frames of the split, divide by the
@@ -30,7 +35,7 @@ def roll_config(config) -> roll_lib.RollConfig:
 
 
 class PianorollLMTask(base.Task):
-  """Stacked LSTM over frames ``[batch, time, keys]`` with independent Bernoulli outputs."""
+  """Stacked LSTM over frames ``[batch, time, keys]`` with a selectable output head."""
 
   def __init__(self, config):
     super().__init__(config)
@@ -41,7 +46,11 @@ class PianorollLMTask(base.Task):
     m = config.model
     self.model = MultiHotLM(keys=self.keys, hidden=tuple(m.hidden), dense=tuple(m.dense),
                             dropout_rate=float(m.dropout_rate),
-                            input_dropout_rate=float(m.input_dropout_rate))
+                            input_dropout_rate=float(m.input_dropout_rate),
+                            head=str(m.get('head', 'sigmoid')),
+                            head_hidden=int(m.get('head_hidden', 128)),
+                            head_dropout_rate=float(m.get('head_dropout_rate', 0.0)),
+                            pitch_context=int(m.get('pitch_context', 0)))
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
   # -- data ---------------------------------------------------------------------------------
@@ -62,11 +71,29 @@ class PianorollLMTask(base.Task):
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.keys), jnp.float32)
-    params = self.model.init({'params': rng}, frames)['params']
+    params = self.model.init({'params': rng}, frames, frames, method=MultiHotLM.log_prob)['params']
+    if self.config.model.get('init_output_bias', False):
+      params = self._marginal_output_bias(params)
     state = {'params': params, 'opt_state': self.tx.init(params)}
     if self.ema_decay:
       state['ema_params'] = params
     return state
+
+  def _marginal_output_bias(self, params):
+    """Output bias = log-odds of each key's frequency in the training frames (a start at the
+    marginal distribution instead of p = 1/2 per key). The factorised term's bias of each head."""
+    freq = np.asarray(self.train_set.values, np.float64).reshape(-1, self.keys).mean(0)
+    d = int(self.config.data.transpose)
+    if d > 0:  # transposition spreads each key's mass over its neighbours
+      freq = np.convolve(np.pad(freq, d), np.ones(2 * d + 1) / (2 * d + 1), mode='valid')
+    freq = np.clip(freq, 1e-4, 1 - 1e-4)
+    bias = jnp.asarray(np.log(freq) - np.log1p(-freq), jnp.float32)
+    head = dict(params['head'])
+    if 'visible_bias' in head:
+      head['visible_bias'] = {**head['visible_bias'], 'bias': bias}
+    else:
+      head['bias'] = bias
+    return {**params, 'head': head}
 
   @property
   def ema_decay(self) -> float:
@@ -77,9 +104,10 @@ class PianorollLMTask(base.Task):
     return state['ema_params'] if self.ema_decay else state['params']
 
   def _nll(self, params, batch, rng, deterministic):
-    logits, _ = self.model.apply({'params': params}, batch['inputs'], mask=batch['mask'],
-                                 deterministic=deterministic, rngs={'dropout': rng})
-    return losses.frame_nll(logits, batch['targets'])        # [batch, time]
+    log_prob, _ = self.model.apply({'params': params}, batch['inputs'], batch['targets'],
+                                   mask=batch['mask'], deterministic=deterministic,
+                                   rngs={'dropout': rng}, method=MultiHotLM.log_prob)
+    return -log_prob                                         # [batch, time]
 
   def train_step(self, state, batch, rng):
     def loss_fn(params):
@@ -107,11 +135,22 @@ class PianorollLMTask(base.Task):
   def primers(self, rng, num: int, length: int) -> np.ndarray:
     return openings(self.train_set, rng, num, length).astype(np.float32)
 
-  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
-  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on):
-    """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one jitted scan."""
+  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
+  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on,
+              temperature):
+    """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one jitted scan over time
+    (with the head's scan over keys nested in it for the autoregressive heads)."""
     model = self.model
-    logits, carry = model.apply({'params': params}, primer)
+    variables = {'params': params}
+
+    def next_frame(key, state, prev):          # time state [B, H], last frame [B, keys] -> [B, keys]
+      if model.head != 'sigmoid':
+        return model.apply(variables, state, key, temperature, prev,
+                           method=MultiHotLM.sample_frame)
+      logits = model.apply(variables, state, prev, method=MultiHotLM.frame_logits)
+      return sampling.sample_frame(key, jax.nn.sigmoid(logits), mode, threshold, temperature)
+
+    states, carry = model.apply(variables, primer, method=MultiHotLM.features)
     held = jnp.zeros(primer.shape[::2], jnp.int32)
     # counters of how long each key has been held at the end of the primer
     def count(h, frame):
@@ -120,21 +159,27 @@ class PianorollLMTask(base.Task):
     held, _ = jax.lax.scan(count, held, jnp.swapaxes(primer, 0, 1))
 
     def body(state, key):
-      carry, logits, held = state
+      carry, time_state, prev, held = state
       k_sample, k_noise = jax.random.split(key)
-      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold)
+      frame = next_frame(k_sample, time_state, prev)
       frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
       fed = sampling.feedback_noise(k_noise, frame, noise_on) if noise_on else frame
-      logits, carry = model.apply({'params': params}, fed[:, None], carry)
-      return (carry, logits[:, 0], held), frame
+      y, carry = model.apply(variables, fed[:, None], carry, method=MultiHotLM.features)
+      return (carry, y[:, 0], fed, held), frame
 
     keys = jax.random.split(rng, length)
-    _, frames = jax.lax.scan(body, (carry, logits[:, -1], held), keys)
+    _, frames = jax.lax.scan(body, (carry, states[:, -1], primer[:, -1], held), keys)
     return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
-             max_sustain=None, noise=None, **unused):
+             max_sustain=None, noise=None, temperature=None, **unused):
+    """``[num, primer + length, keys]`` uint8. ``mode`` ('bernoulli' or 'threshold') and
+    ``threshold`` apply to the sigmoid head; ``temperature`` divides every key's logit (for the
+    sigmoid head in 'bernoulli' mode, and for each conditional of the autoregressive heads)."""
     s = self.config.sample
+    temperature = float(s.get('temperature', 1.0) if temperature is None else temperature)
+    if not temperature > 0:
+      raise ValueError(f'temperature must be > 0, got {temperature}')
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
     out = self._sample(
@@ -142,7 +187,8 @@ class PianorollLMTask(base.Task):
         str(s.mode if mode is None else mode),
         jnp.float32(s.threshold if threshold is None else threshold),
         int(s.max_sustain if max_sustain is None else max_sustain),
-        float(s.noise if noise is None else noise))
+        float(s.noise if noise is None else noise),
+        temperature)
     return np.asarray(out).astype(np.uint8)
 
   def to_pieces(self, samples):
