@@ -12,8 +12,10 @@ Run it next to the PyTorch peer in the same sitting, twice:
   critic on the last state; critic step with the gradient penalty (second order through the LSTM)
   and generator step, Adam 1e-4 (0.5, 0.9). Milliseconds per step.
 - W3: sampling 16 x 1024 events from the W1 model, temperature 1, each sampled event fed back; one
-  jitted ``lax.scan``, the embedding folded into the first layer's input kernel (a ``[vocab, 4H]``
-  table), Gumbel noise drawn once outside the scan. Events per second.
+  jitted ``lax.scan`` over the project's sampler step (``event_lm_stepper``: the embedding folded
+  into the first layer's input kernel, a ``[vocab, 4H]`` table; later layers' kernels stacked),
+  Gumbel noise drawn once outside the scan. Events per second. ``--w3-module`` also times
+  ``model.apply`` on one step inside the scan.
 
 The models are small self-contained ones built on ``dsjax.nn``. ``--devices N`` splits the batch
 over N CPU devices (``--xla_force_host_platform_device_count``; data parallelism, the same math);
@@ -76,6 +78,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
+from dsjax.models.language_models import event_lm_stepper  # noqa: E402
 from dsjax.nn import recurrent as rnn  # noqa: E402
 
 # ---- shapes (as torch_ref.py) ----
@@ -198,7 +201,9 @@ def w1(timer, place, steps, impl, fold, peak_gflops):
 
 
 def make_sampler(place, steps, batch, temperature):
-  """Jitted sampler ``(params, rng) -> tokens [batch, steps]`` for the W1 model.
+  """Jitted sampler ``(params, rng) -> tokens [batch, steps]`` for the W1 model, built on the
+  project's own one-step function (``dsjax.models.language_models.event_lm_stepper``, which
+  ``EventLMTask`` samples with).
 
   Outside the scan: the ``[vocab, 4H]`` table (embedding x first input kernel + bias), the second
   layer's input and recurrent kernels stacked into one ``[2H, 4H]`` kernel, and the Gumbel noise.
@@ -207,25 +212,18 @@ def make_sampler(place, steps, batch, temperature):
   """
 
   def sample(params, rng):
-    emb = params['embed']['embedding']
-    l0, l1 = params['rnn']['layer_0'], params['rnn']['layer_1']
-    table = jnp.dot(emb, l0['kernel']) + l0['bias']  # [V, 4H]
-    w1 = jnp.concatenate([l1['kernel'], l1['recurrent_kernel']], axis=0)  # [2H, 4H]
-    w_out, b_out = params['head']['kernel'], params['head']['bias']
+    step_fn = event_lm_stepper(params)
     gumbel = jax.random.gumbel(rng, (steps, batch, V), jnp.float32)  # drawn outside the scan
     gumbel = place.constrain(gumbel, place.batch_axis1)
 
     def step(carry, g):
-      (h0, c0), (h1, c1), tok = carry
-      h0, c0 = rnn.lstm_cell(l0['recurrent_kernel'], table[tok], h0, c0)
-      z1 = jnp.dot(jnp.concatenate([h0, h1], axis=-1), w1) + l1['bias']  # input + recurrent
-      h1, c1 = rnn.lstm_cell(None, z1, h1, c1)
-      logits = jnp.dot(h1, w_out) + b_out
+      carry, tok = carry
+      logits, carry = step_fn(carry, tok)
       tok = jnp.argmax(logits / temperature + g, axis=-1).astype(jnp.int32)
-      return ((h0, c0), (h1, c1), tok), tok
+      return (carry, tok), tok
 
     zeros = place.constrain(jnp.zeros((batch, H), jnp.float32))
-    init = ((zeros, zeros), (zeros, zeros), place.constrain(jnp.zeros((batch,), jnp.int32)))
+    init = (((zeros, zeros), (zeros, zeros)), place.constrain(jnp.zeros((batch,), jnp.int32)))
     _, toks = jax.lax.scan(step, init, gumbel)
     return toks.T
 

@@ -90,6 +90,58 @@ def lstm_cell(recurrent_kernel: Optional[Array], xw: Array, h: Array, c: Array) 
   return h, c
 
 
+def lstm_stack_stepper(params, *, embedding: Optional[Array] = None,
+                       static_x: Optional[Array] = None):
+  """A fast one-step function of an :class:`LSTMStack` (inference: no dropout), for samplers.
+
+  Done once, outside the sampler's scan: with ``embedding [vocab, E]`` the first layer's
+  ``[vocab, 4H]`` table ``embedding @ kernel[:E] + bias`` (a row per token instead of a matmul per
+  step); ``static_x [batch, C]``, an input joined to every step and constant over the scan (a
+  Hist-RNN condition), projected once; every later layer's input and recurrent kernels stacked into
+  one ``[in + H, 4H]`` kernel (one matmul per step instead of two). The first layer's inputs are
+  taken in the order ``[embedding[tokens], x, static_x]``.
+
+  Args:
+    params: the stack's parameters (``{'layer_0': {...}, 'layer_1': ...}``).
+  Returns:
+    ``step(carry, tokens=None, x=None) -> (y [batch, H_last], carry)``, the same values as the
+    stack applied to one time step (``tokens [batch]`` with ``embedding``; ``x [batch, in]``, the
+    per-step inputs after the embedding, else).
+  """
+  layers = [params[f'layer_{i}'] for i in range(len(params))]
+  first = layers[0]
+  embed_dim = 0 if embedding is None else embedding.shape[1]
+  # The first layer's input rows: [embedding (E), per-step x, static_x (C)], in that order.
+  rows = first['kernel'].shape[0] - (0 if static_x is None else static_x.shape[-1])
+  x_kernel = first['kernel'][embed_dim:rows]
+  table = None
+  if embedding is not None:
+    table = jnp.dot(embedding, first['kernel'][:embed_dim]) + first['bias']
+  offset = first['bias'] if embedding is None else 0.0
+  if static_x is not None:
+    offset = offset + jnp.dot(static_x.astype(x_kernel.dtype), first['kernel'][rows:])
+  stacked = [(jnp.concatenate([p['kernel'], p['recurrent_kernel']], axis=0), p['bias'])
+             for p in layers[1:]]
+
+  def step(carry, tokens=None, x=None):
+    if (tokens is None) != (table is None) or (x is None) != (x_kernel.shape[0] == 0):
+      raise ValueError('lstm_stack_stepper: give tokens iff an embedding was given, and x iff the '
+                       'first layer has per-step inputs other than the embedding and static_x')
+    xw = offset
+    if table is not None:
+      xw = xw + jnp.take(table, tokens, axis=0)
+    if x is not None:
+      xw = xw + jnp.dot(x, x_kernel)
+    h, c = lstm_cell(first['recurrent_kernel'], xw, *carry[0])
+    new = [(h, c)]
+    for (w, b), (h_prev, c_prev) in zip(stacked, carry[1:]):
+      h, c = lstm_cell(None, jnp.dot(jnp.concatenate([h, h_prev], axis=-1), w) + b, h_prev, c_prev)
+      new.append((h, c))
+    return h, tuple(new)
+
+  return step
+
+
 def _lstm_forward(w_hh, xw, h0, c0, mask, unroll, save_residuals):
   """Forward scan. Returns ``ys [T,B,H]``, ``(hT, cT)`` and, if asked, the residuals
   ``(hs [T,B,H], cs [T,B,H], acts [T,B,4,H])`` (carried states and gate activations)."""

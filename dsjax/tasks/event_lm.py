@@ -39,7 +39,7 @@ from dsjax.data import events as events_lib
 from dsjax.data import keys as keys_lib
 from dsjax.data import pipeline
 from dsjax.data import pianoroll as roll_lib
-from dsjax.models.language_models import EventLM
+from dsjax.models.language_models import EventLM, event_lm_stepper
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
 from dsjax.train.optim import make_optimizer
@@ -445,10 +445,12 @@ class EventLMTask(base.Task):
     first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1], temperature,
                                         top_k, top_p)
 
+    step = event_lm_stepper(params, None if condition is None else condition.astype(jnp.float32))
+
     def body(state, key):
       carry, token = state
-      logits, carry = model.apply({'params': params}, token[:, None], carry, condition=cond(1))
-      nxt = sampling.sample_categorical(key, logits[:, 0], temperature, top_k, top_p)
+      logits, carry = step(carry, token)
+      nxt = sampling.sample_categorical(key, logits, temperature, top_k, top_p)
       return (carry, nxt), token
 
     keys = jax.random.split(rng, length)

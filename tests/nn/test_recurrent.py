@@ -442,3 +442,33 @@ def test_bad_input_errors():
     init(rnn.LSTM(4), None, tokens=jnp.zeros((2, 3)), embedding=jnp.zeros((5, 2)))
   with pytest.raises(ValueError, match='mask must be'):
     init(rnn.GRU(4), jnp.zeros((2, 3, 1)), mask=np.ones((3, 2)))
+
+
+@pytest.mark.parametrize('with_embedding,with_static', [(True, False), (True, True),
+                                                         (False, False), (False, True)])
+def test_stack_stepper_matches_the_stack_one_step_at_a_time(with_embedding, with_static):
+  """The sampler's stepper (token table, projected static input, stacked kernels) gives the same
+  outputs and carries as LSTMStack applied step by step."""
+  vocab, embed, cdim, batch, time = 11, 5, 3, 2, 4
+  k = jax.random.split(jax.random.key(7), 4)
+  emb = jax.random.normal(k[0], (vocab, embed)) if with_embedding else None
+  tokens = jax.random.randint(k[1], (batch, time), 0, vocab)
+  static = jax.random.normal(k[2], (batch, cdim)) if with_static else None
+  xs = None if with_embedding else jax.random.normal(k[3], (batch, time, 4))
+  per_step_x = xs
+  if with_static:
+    tiled = jnp.broadcast_to(static[:, None], (batch, time, cdim))
+    per_step_x = tiled if xs is None else jnp.concatenate([xs, tiled], -1)
+  stack = rnn.LSTMStack((6, 7, 5))
+  tok = tokens if with_embedding else None
+  params = stack.init(jax.random.key(0), per_step_x, tokens=tok, embedding=emb)['params']
+  want, want_carry = stack.apply({'params': params}, per_step_x, tokens=tok, embedding=emb)
+  step = rnn.lstm_stack_stepper(params, embedding=emb, static_x=static)
+  carry = stack.initial_carry(batch)
+  for t in range(time):
+    y, carry = step(carry, tokens=tokens[:, t] if with_embedding else None,
+                    x=None if xs is None else xs[:, t])
+    np.testing.assert_allclose(y, want[:, t], rtol=1e-5, atol=1e-6)
+  for (h, c), (wh, wc) in zip(carry, want_carry):
+    np.testing.assert_allclose(h, wh, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c, wc, rtol=1e-5, atol=1e-6)
