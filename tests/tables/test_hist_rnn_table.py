@@ -45,3 +45,10 @@ def test_quick_table_writes_markdown_and_raw(tmp_path):
   assert '| Random | 5.894 ± 0.000 |' in md
   assert set(raw['configs']) == {'Baseline', 'Hist-RNN', 'Patch-Hist RNN'}
   assert raw['configs']['Hist-RNN']['model']['condition'] == 'hist'
+  import pretty_midi
+  for row in ('Baseline', 'Hist_RNN', 'Patch_Hist_RNN'):
+    folder = os.path.join(out, 'samples', row)
+    assert os.path.exists(os.path.join(folder, 'pianoroll.png'))
+    mids = sorted(f for f in os.listdir(folder) if f.endswith('.mid'))
+    assert len(mids) == min(4, raw['info']['eval_pieces'])
+    pretty_midi.PrettyMIDI(os.path.join(folder, mids[0]))  # reads back
