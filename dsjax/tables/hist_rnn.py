@@ -30,7 +30,6 @@ histograms that also counted note-offs, so only the orderings compare. Sampling 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -39,6 +38,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dsjax.tables import load_config, mean_std
 
 ROWS = ('Random', 'Baseline', 'Hist-RNN', 'Patch-Hist RNN')
 CONDITIONS = {'Baseline': 'none', 'Hist-RNN': 'hist', 'Patch-Hist RNN': 'patch_hist'}
@@ -78,12 +79,7 @@ def settings(quick: bool = False, steps: int | None = None) -> Settings:
 
 
 def _config(condition: str, s: Settings, seed: int = 0, tau: float = 0.0):
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  spec = importlib.util.spec_from_file_location('_dsjax_hist_rnn_config',
-                                                os.path.join(root, 'configs', 'hist_rnn.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config(s.variant or None)
+  c = load_config('hist_rnn', s.variant or None)
   c.seed = seed
   c.model.condition = condition
   c.model.condition_tau = float(tau)
@@ -197,10 +193,7 @@ def _primer_batch(windows: np.ndarray, primer: int, hists: np.ndarray) -> dict:
 
 
 def _fmt(values, digits=3) -> str:
-  v = np.asarray(values, np.float64)
-  if len(v) == 1:
-    return f'{v[0]:.{digits}f}'
-  return f'{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}'
+  return mean_std(values, digits)
 
 
 def _markdown(results: dict, s: Settings, n_seeds: int, info: dict) -> str:

@@ -1,0 +1,147 @@
+"""Frame-level test NLL of each multi-hot output head on JSB Chorales and Nottingham.
+
+  python -m launch.ablate --table=polyphonic [--seeds=3] [--steps=N] [--quick]
+
+One row per head (``config.model.head``): the factorised sigmoid head (``configs/pianoroll_lstm.py``),
+RNN-NADE (``configs/pianoroll_nade.py``) and the pitch RNN (``configs/pianoroll_pitchrnn.py``), each
+trained with its dataset's default variant for every seed; the test NLL is read at the best
+validation NLL (``train.select_by``), in nats per predicted frame as ``shared/data/README.md``
+defines it, next to the published figures of the same benchmark.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# head -> (config file, label)
+HEADS = {
+    'sigmoid': ('pianoroll_lstm', 'LSTM + independent sigmoids'),
+    'nade': ('pianoroll_nade', 'LSTM + NADE head (RNN-NADE)'),
+    'pitch_rnn': ('pianoroll_pitchrnn', 'LSTM + GRU across pitch'),
+}
+DATASETS = {'jsb': 'JSB Chorales', 'nottingham': 'Nottingham'}
+RUN_ORDER = (('jsb', 'pitch_rnn'), ('jsb', 'sigmoid'), ('nottingham', 'pitch_rnn'), ('jsb', 'nade'),
+             ('nottingham', 'nade'), ('nottingham', 'sigmoid'))
+
+# shared/data/README.md: published test frame NLL (nats per frame)
+PUBLISHED = [
+    ('RNN-RBM', 6.27, 2.39, 'Boulanger-Lewandowski et al. 2012, Table 1'),
+    ('RNN-NADE', 5.56, 2.31, 'Boulanger-Lewandowski et al. 2012, Table 1'),
+    ('LSTM (sigmoid outputs)', 8.45, 3.29, 'Bai, Kolter, Koltun 2018, Table 1'),
+    ('GRU', 8.43, 3.46, 'Bai, Kolter, Koltun 2018, Table 1'),
+    ('TCN', 8.10, 3.07, 'Bai, Kolter, Koltun 2018, Table 1'),
+]
+
+
+def load_config(name: str, variant: str):
+  """``configs/NAME.py:get_config(variant)`` (configs is not a package)."""
+  path = os.path.join(ROOT, 'configs', f'{name}.py')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'table polyphonic: config file {path} not found')
+  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant)
+
+
+def _summary(values: list[float]) -> str:
+  if not values:
+    return '-'
+  v = np.asarray(values, np.float64)
+  if len(v) == 1:
+    return f'{v[0]:.2f}'
+  return f'{v.mean():.2f} +- {v.std(ddof=1):.2f}'
+
+
+def format_table(runs: list[dict[str, Any]], seeds: int) -> str:
+  """Markdown from the per-seed records (``head``, ``dataset``, ``test_nll``, ``seconds``)."""
+  lines = [
+      f'Frame-level test NLL (nats per predicted frame; lower is better), mean +- std over {seeds} '
+      'seed(s), test NLL at the best validation NLL. Training time: mean wall-clock seconds per run.',
+      '',
+      '| model | JSB Chorales | Nottingham | train time JSB / Nottingham (s) | source |',
+      '|---|---|---|---|---|',
+  ]
+  for head, (config, label) in HEADS.items():
+    cells, times = [], []
+    for dataset in DATASETS:
+      rs = [r for r in runs if r['head'] == head and r['dataset'] == dataset]
+      cells.append(_summary([r['test_nll'] for r in rs]))
+      times.append(f"{np.mean([r['seconds'] for r in rs]):.0f}" if rs else '-')
+    lines.append(f'| {label} | {cells[0]} | {cells[1]} | {" / ".join(times)} | '
+                 f'dsjax, configs/{config}.py |')
+  for name, jsb, nott, source in PUBLISHED:
+    lines.append(f'| {name} | {jsb:.2f} | {nott:.2f} | | {source} |')
+  return '\n'.join(lines) + '\n'
+
+
+def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None = None,
+        heads: tuple[str, ...] = tuple(HEADS), datasets: tuple[str, ...] = tuple(DATASETS)) -> str:
+  """Trains every (head, dataset, seed), writes ``table.md`` and ``raw.json``, returns the table.
+
+  Each finished run leaves ``table_record.json`` in its folder and is read back, not retrained, so
+  an interrupted table resumes where it stopped (an unfinished run resumes from its checkpoint).
+  """
+  from dsjax.train.loop import train_and_evaluate
+  unknown = (set(heads) - set(HEADS)) | (set(datasets) - set(DATASETS))
+  if unknown:
+    raise ValueError(f'table polyphonic: unknown head or dataset {sorted(unknown)}')
+  os.makedirs(out_dir, exist_ok=True)
+  runs = []
+  # seed-major, so that a table with one seed of everything exists first; in RUN_ORDER (the best
+  # head and the factorised baseline first)
+  order = [dh for dh in RUN_ORDER if dh[0] in datasets and dh[1] in heads]
+  for seed in range(seeds):
+    for dataset, head in order:
+      config = load_config(HEADS[head][0], f'{dataset},tiny' if quick else dataset)
+      config.seed = seed
+      config.sample.num = 0
+      config.train.quiet = True
+      if steps is not None:
+        config.train.num_steps = int(steps)
+        config.train.eval_every = min(int(config.train.eval_every), int(steps))
+      if str(config.model.get('head', 'sigmoid')) != head:
+        raise ValueError(f'configs/{HEADS[head][0]}.py: model.head is '
+                         f'{config.model.get("head", "sigmoid")!r}, expected {head!r}')
+      workdir = os.path.join(out_dir, f'{head}-{dataset}-seed{seed}')
+      done = os.path.join(workdir, 'table_record.json')
+      if os.path.exists(done):
+        with open(done) as f:
+          runs.append(json.load(f))
+        _write(out_dir, runs, seeds, quick)
+        continue
+      t0 = time.time()
+      final = train_and_evaluate(config, workdir)
+      seconds = time.time() - t0
+      record = {'head': head, 'dataset': dataset, 'seed': seed,
+                'test_nll': float(final['best/test/frame_nll']),
+                'valid_nll': float(final['best/valid/frame_nll']),
+                'best_step': int(final['best/step']), 'steps': int(config.train.num_steps),
+                'seconds': seconds, 'seconds_per_step': seconds / int(config.train.num_steps),
+                'last_test_nll': float(final.get('test/frame_nll', float('nan'))),
+                'workdir': workdir, 'config': config.to_dict()}
+      runs.append(record)
+      with open(done, 'w') as f:
+        json.dump(record, f, indent=1, default=str)
+      print(f"{head} {dataset} seed {seed}: test NLL {record['test_nll']:.3f} "
+            f"(step {record['best_step']}), {seconds:.0f} s", flush=True)
+      _write(out_dir, runs, seeds, quick)
+  return _write(out_dir, runs, seeds, quick)
+
+
+def _write(out_dir: str, runs: list[dict], seeds: int, quick: bool) -> str:
+  """``raw.json`` and ``table.md`` of the runs so far (an interrupted table keeps its rows)."""
+  with open(os.path.join(out_dir, 'raw.json'), 'w') as f:
+    json.dump({'seeds': seeds, 'quick': quick, 'runs': runs}, f, indent=1, default=str)
+  table = format_table(runs, seeds)
+  with open(os.path.join(out_dir, 'table.md'), 'w') as f:
+    f.write(table)
+  return table

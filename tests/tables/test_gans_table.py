@@ -1,0 +1,35 @@
+"""The GAN comparison table: trains through the generic loop and reports each run's own figures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from dsjax.tables import gans, load_config, mean_std
+
+
+def test_mean_std_over_seeds():
+  assert mean_std([1.0, 3.0]) == '2.000 ± 1.414'
+  assert mean_std([0.25], 2) == '0.25'
+
+
+def test_load_config_names_a_missing_file():
+  with pytest.raises(FileNotFoundError, match='no_such_config'):
+    load_config('no_such_config')
+
+
+def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
+  out = str(tmp_path / 'gans')
+  md = gans.run(out, seeds=1, quick=True, names=('gan_lstm_cnn',))
+  assert open(os.path.join(out, 'table.md')).read() == md
+  workdir = os.path.join(out, 'gan_lstm_cnn', 'seed_0')
+  last = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))
+          if '"eval"' in l][-1]
+  raw = json.load(open(os.path.join(out, 'raw.json')))
+  for col in gans.COLUMNS:
+    assert raw['results']['gan_lstm_cnn'][col] == [last[col]]
+  row = next(l for l in md.splitlines() if l.startswith('| gan_lstm_cnn'))
+  assert f"| {last['diversity']:.4f} | {last['note_density']:.4f} |" in row
+  assert f"| real data | {last['real_diversity']:.4f} |" in md
