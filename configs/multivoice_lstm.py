@@ -34,6 +34,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.middle = (128,)
   c.model.top = (64,)
   c.model.dropout_rate = 0.2
+  c.model.init_output_bias = True   # start from each voice's key frequencies (without it the top
+                                    # LSTMs saturate and the net stays at the marginal)
 
   c.optim.learning_rate = 3e-3
   c.optim.schedule = 'cosine'

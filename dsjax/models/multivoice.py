@@ -9,6 +9,10 @@ The sizes are ``bottom``, ``middle`` and ``top`` (the original read all three fr
 bug; here each level has its own). ``frames [batch, time, voices, keys] -> logits [batch, time,
 voices, keys]``; the carry (``(bottom carries per voice, middle carry, top carries per voice)``) is
 returned so that a sampler can run one step at a time inside a ``lax.scan``.
+
+``head_bias`` is initialised to zero here; train it from the data's key frequencies
+(:meth:`dsjax.tasks.multivoice.MultiVoiceLMTask.marginal_output_bias`): from p = 1/2 per key the
+top LSTMs saturate and the net never leaves the marginal distribution.
 """
 
 from __future__ import annotations
