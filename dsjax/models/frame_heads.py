@@ -25,10 +25,11 @@ Every head has:
   ``p(v_k = 1 | v_<k, s)`` for every key, by teacher forcing (all keys in parallel for NADE, one
   ``lax.scan`` over keys with ``B * T`` rows for the pitch RNN). Key ``k``'s logit never depends on
   ``frames[..., k:]``.
-- ``log_prob(time_state [B, T, H], frames [B, T, K], prev=None) -> [B, T]``: exact ``log p(frame | s)`` (nats).
-- ``sample(time_state [B, H], rng, temperature, prev=None) -> [B, K]`` in {0, 1}: a draw from the joint
-  distribution of a frame (a ``lax.scan`` over keys for the autoregressive heads), each conditional
-  logit divided by ``temperature``.
+- ``log_prob(time_state [B, T, H], frames [B, T, K], prev=None) -> [B, T]``: exact
+  ``log p(frame | s)`` (nats).
+- ``sample(time_state [B, H], rng, temperature, prev=None) -> [B, K]`` in {0, 1}: a draw from the
+  joint distribution of a frame (a ``lax.scan`` over keys for the autoregressive heads), each
+  conditional logit divided by ``temperature``.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def _draw(u: jax.Array, logits: jax.Array, temperature) -> jax.Array:
 
 
 def pitch_context(prev: jax.Array, width: int) -> jax.Array:
-  """``prev [..., K]`` -> ``[..., K, 2 * width + 1]``: entry ``[..., k, j]`` is key ``k + j - width``
-  of ``prev`` (0 off the keyboard)."""
+  """``prev [..., K]`` -> ``[..., K, 2 * width + 1]``: entry ``[..., k, j]`` is key
+  ``k + j - width`` of ``prev`` (0 off the keyboard)."""
   keys = prev.shape[-1]
   pad = [(0, 0)] * (prev.ndim - 1) + [(width, width)]
   padded = jnp.pad(prev.astype(jnp.float32), pad)
@@ -71,8 +72,8 @@ def pitch_context(prev: jax.Array, width: int) -> jax.Array:
 
 
 def below_keys(v: jax.Array, width: int) -> jax.Array:
-  """``v [..., K]`` -> ``[..., K, width]``: entry ``[..., k, j]`` is key ``k - 1 - j`` of ``v`` (0 below
-  the keyboard): the keys of a frame already decided when key ``k`` is, nearest first."""
+  """``v [..., K]`` -> ``[..., K, width]``: entry ``[..., k, j]`` is key ``k - 1 - j`` of ``v`` (0
+  below the keyboard): the keys of a frame already decided when key ``k`` is, nearest first."""
   keys = v.shape[-1]
   padded = jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(width, 0)])
   return jnp.stack([padded[..., width - 1 - j:width - 1 - j + keys] for j in range(width)], axis=-1)
@@ -244,20 +245,28 @@ class PitchRNNHead(_Head):
     prev = None if prev is None else prev.reshape((-1, prev.shape[-1]))
     v_prev = jnp.concatenate([jnp.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
     xs = self.time_in(s)                                               # [N, 3G]
-    e, b = self._key_inputs(s, prev)
-    if self.context_width > 0:
+    b = self.visible_bias(s)                                           # [N, K]
+    ctx = self._context(prev, s.shape[:-1])                            # [N, K, 2w + 1]
+    if ctx is None:
+      z, z_in = jnp.zeros((self.keys, s.shape[0], 0), xs.dtype), None
+    else:
+      # pitch-relative features of every key, projected to the gates inside the scan (a [K, N, 3G]
+      # input would be several times larger than the [K, N, 3w + 1] features)
       below = below_keys(v, self.context_width)                        # [N, K, w]
-      e = e + jnp.swapaxes(below @ self.below_in, 0, 1)
-      b = b + below @ self.below_out
+      b = b + ctx @ self.context_out + below @ self.below_out
+      z = jnp.swapaxes(jnp.concatenate([ctx, below], axis=-1), 0, 1)  # [K, N, 3w + 1]
+      z_in = jnp.concatenate([self.context_in, self.below_in], axis=0)
 
     def body(h, inp):
-      v_k, e_k = inp
-      h = gru_cell(self.recurrent_kernel, self.recurrent_bias,
-                   xs + v_k[:, None] * self.prev_in + e_k, h)
+      v_k, e_k, z_k = inp
+      x_in = xs + v_k[:, None] * self.prev_in + e_k
+      if z_in is not None:
+        x_in = x_in + z_k @ z_in
+      h = gru_cell(self.recurrent_kernel, self.recurrent_bias, x_in, h)
       return h, h
 
     h0 = jnp.zeros((s.shape[0], self.hidden), xs.dtype)
-    _, hs = lax.scan(body, h0, (v_prev.T, e))                           # [K, N, G]
+    _, hs = lax.scan(body, h0, (v_prev.T, self.key_in, z))              # [K, N, G]
     hs = self.drop(hs, deterministic=deterministic)
     logits = jnp.einsum('kng,kg->nk', hs, self.readout) + b
     return logits.reshape(lead + (self.keys,))

@@ -116,7 +116,8 @@ class MultiHotLM(nn.Module):
 
   def key_logits(self, frames, targets, carry=None, condition=None, mask=None, *,
                  deterministic=True):
-    """Logits ``[batch, time, keys]`` of ``p(targets[t, k] = 1 | frames[<= t], targets[t, < k])``."""
+    """Logits ``[batch, time, keys]`` of ``p(targets[t, k] = 1 | frames[<= t], targets[t, < k])``
+    (teacher forced)."""
     y, carry = self.features(frames, carry, condition, mask, deterministic=deterministic)
     return self.out.key_logits(y, targets, self._prev(frames), deterministic=deterministic), carry
 

@@ -2,16 +2,16 @@
 
   python -m launch.ablate --table=polyphonic [--seeds=3] [--steps=N] [--quick]
 
-One row per head (``config.model.head``): the factorised sigmoid head (``configs/pianoroll_lstm.py``),
-RNN-NADE (``configs/pianoroll_nade.py``) and the pitch RNN (``configs/pianoroll_pitchrnn.py``), each
-trained with its dataset's default variant for every seed; the test NLL is read at the best
+One row per head (``config.model.head``): the factorised sigmoid head
+(``configs/pianoroll_lstm.py``), RNN-NADE (``configs/pianoroll_nade.py``) and the pitch RNN
+(``configs/pianoroll_pitchrnn.py``), each trained with its dataset's default variant for every
+seed; the test NLL is read at the best
 validation NLL (``train.select_by``), in nats per predicted frame as ``shared/data/README.md``
 defines it, next to the published figures of the same benchmark.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dsjax.tables import load_config, mean_std
 
 # head -> (config file, label)
 HEADS = {
@@ -41,31 +41,16 @@ PUBLISHED = [
 ]
 
 
-def load_config(name: str, variant: str):
-  """``configs/NAME.py:get_config(variant)`` (configs is not a package)."""
-  path = os.path.join(ROOT, 'configs', f'{name}.py')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'table polyphonic: config file {path} not found')
-  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(variant)
-
-
 def _summary(values: list[float]) -> str:
-  if not values:
-    return '-'
-  v = np.asarray(values, np.float64)
-  if len(v) == 1:
-    return f'{v[0]:.2f}'
-  return f'{v.mean():.2f} +- {v.std(ddof=1):.2f}'
+  return mean_std(values, digits=2) if values else '-'
 
 
 def format_table(runs: list[dict[str, Any]], seeds: int) -> str:
   """Markdown from the per-seed records (``head``, ``dataset``, ``test_nll``, ``seconds``)."""
   lines = [
-      f'Frame-level test NLL (nats per predicted frame; lower is better), mean +- std over {seeds} '
-      'seed(s), test NLL at the best validation NLL. Training time: mean wall-clock seconds per run.',
+      f'Frame-level test NLL (nats per predicted frame; lower is better), mean ± std over {seeds} '
+      'seed(s), test NLL at the best validation NLL. Training time: mean wall-clock seconds per '
+      'run.',
       '',
       '| model | JSB Chorales | Nottingham | train time JSB / Nottingham (s) | source |',
       '|---|---|---|---|---|',

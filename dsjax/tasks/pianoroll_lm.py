@@ -1,8 +1,8 @@
 """Multi-hot next-frame LSTM on piano rolls, with the benchmark's frame NLL.
 
 Output head (``config.model.head``, see :mod:`dsjax.models.frame_heads`): ``'sigmoid'`` (default;
-independent keys, sampled by threshold or Bernoulli), ``'nade'`` (RNN-NADE) or ``'pitch_rnn'`` (a GRU
-across the keys of a frame); the last two give exact likelihoods of whole frames and are sampled
+independent keys, sampled by threshold or Bernoulli), ``'nade'`` (RNN-NADE) or ``'pitch_rnn'`` (a
+GRU across the keys of a frame); the last two give exact likelihoods of whole frames and are sampled
 from the joint distribution of a frame, key by key, with ``temperature`` (no threshold).
 
 Frame-level NLL as ``shared/data/README.md`` defines it: for every sequence predict frame t from
@@ -143,7 +143,7 @@ class PianorollLMTask(base.Task):
     model = self.model
     variables = {'params': params}
 
-    def next_frame(key, state, prev):          # time state [B, H], last frame [B, keys] -> [B, keys]
+    def next_frame(key, state, prev):   # time state [B, H], last frame [B, keys] -> [B, keys]
       if model.head != 'sigmoid':
         return model.apply(variables, state, key, temperature, prev,
                            method=MultiHotLM.sample_frame)
