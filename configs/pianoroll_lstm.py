@@ -32,6 +32,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.dense = ()
   c.model.dropout_rate = 0.3
   c.model.input_dropout_rate = 0.2  # drops keys of the input frames: stops JSB from overfitting
+  c.model.head = 'sigmoid'          # factorised; see pianoroll_nade.py / pianoroll_pitchrnn.py
+  c.model.init_output_bias = False  # True: start the output bias at each key's log-odds
 
   c.optim.learning_rate = 3e-3
   c.optim.schedule = 'cosine'
