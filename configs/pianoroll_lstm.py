@@ -34,6 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.input_dropout_rate = 0.2  # drops keys of the input frames: stops JSB from overfitting
   c.model.head = 'sigmoid'          # factorised; see pianoroll_nade.py / pianoroll_pitchrnn.py
   c.model.init_output_bias = False  # True: start the output bias at each key's log-odds
+  c.model.pitch_context = 0         # >0: each key's logit also sees keys k-w..k+w of the input frame
 
   c.optim.learning_rate = 3e-3
   c.optim.schedule = 'cosine'

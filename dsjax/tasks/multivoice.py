@@ -29,11 +29,12 @@ import numpy as np
 import optax
 
 from dsjax import losses, sampling
-from dsjax.data import encodings, pipeline
+from dsjax.data import encodings
 from dsjax.data.notes import SequenceSet
 from dsjax.models.multivoice import MultiVoiceLSTM
 from dsjax.tasks import base
 from dsjax.tasks.datasets import openings
+from dsjax.tasks.pianoroll_lm import roll_eval_batches, roll_train_data
 from dsjax.train.optim import ema_update, make_optimizer
 
 # Grey level of each voice in pictures (first voice brightest).
@@ -81,18 +82,10 @@ class MultiVoiceLMTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    d = self.config.data
-    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
-    return pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
-        shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2)
+    return roll_train_data(self.config, self.train_set, process_index, process_count)
 
   def eval_batches(self):
-    d = self.config.data
-    return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                              int(d.eval_max_len) or None))
-            for split, seqs in self._eval_sets.items() if len(seqs)}
+    return roll_eval_batches(self.config, self._eval_sets)
 
   # -- steps --------------------------------------------------------------------------------
   @property

@@ -34,6 +34,25 @@ def roll_config(config) -> roll_lib.RollConfig:
   return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
 
 
+def roll_train_data(config, train_set, process_index: int, process_count: int):
+  """Shifted training windows of rolls (``config.data``: window, batch_size, transpose,
+  piece_weighting), this process's slice, with train-only transposition when asked."""
+  d = config.data
+  augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
+  return pipeline.WindowSampler(
+      train_set, int(d.window), int(d.batch_size), seed=int(config.seed),
+      shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
+      process_index=process_index, process_count=process_count, prefetch=2)
+
+
+def roll_eval_batches(config, eval_sets) -> dict:
+  """``{split: [padded, masked batches of whole sequences]}`` for the splits that have pieces."""
+  d = config.data
+  return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
+                                            int(d.eval_max_len) or None))
+          for split, seqs in eval_sets.items() if len(seqs)}
+
+
 class PianorollLMTask(base.Task):
   """Stacked LSTM over frames ``[batch, time, keys]`` with a selectable output head."""
 
@@ -55,18 +74,10 @@ class PianorollLMTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    d = self.config.data
-    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
-    return pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
-        shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2)
+    return roll_train_data(self.config, self.train_set, process_index, process_count)
 
   def eval_batches(self):
-    d = self.config.data
-    return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                              int(d.eval_max_len) or None))
-            for split, seqs in self._eval_sets.items() if len(seqs)}
+    return roll_eval_batches(self.config, self._eval_sets)
 
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
