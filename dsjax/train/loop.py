@@ -187,8 +187,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   tcfg = config.train
   num_steps = int(tcfg.num_steps)
   ckpt_dir = os.path.join(trainer.workdir, 'checkpoints')
+  # Several processes save synchronously: orbax's background save thread meets the other
+  # processes at barriers of its own, which can interleave with the training step's collectives.
+  async_save = jax.process_count() == 1
   checkpointer = ckpt_lib.Checkpointer(ckpt_dir, every=int(tcfg.checkpoint_every),
-                                       keep=int(tcfg.get('keep_checkpoints', 3)))
+                                       keep=int(tcfg.get('keep_checkpoints', 3)),
+                                       async_save=async_save)
   data = task.train_data(jax.process_index(), jax.process_count())
 
   start_step = 0
@@ -224,7 +228,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     with open(best_path) as f:
       best = json.load(f)
   best_ckpt = (ckpt_lib.Checkpointer(os.path.join(trainer.workdir, 'checkpoints_best'), every=1,
-                                     keep=1) if select_by else None)
+                                     keep=1, async_save=async_save) if select_by else None)
   log_every = max(1, int(tcfg.log_every))
   eval_every = int(tcfg.eval_every)
   history: list[dict] = []
