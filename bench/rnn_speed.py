@@ -14,8 +14,10 @@ Run it next to the PyTorch peer in the same sitting, twice:
 - W3: sampling 16 x 1024 events from the W1 model, temperature 1, each sampled event fed back; one
   jitted ``lax.scan`` over the project's sampler step (``event_lm_stepper``: the embedding folded
   into the first layer's input kernel, a ``[vocab, 4H]`` table; later layers' kernels stacked),
-  Gumbel noise drawn once outside the scan. Events per second. ``--w3-module`` also times
-  ``model.apply`` on one step inside the scan.
+  inverse-CDF draws from one uniform per event, drawn before the scan. Events per second, in
+  float32 (``w3_events_per_s``, the comparison with torch) and with bfloat16 matmul inputs
+  (``w3_bf16_events_per_s``, the ``sample.matmul_dtype=bfloat16`` option). ``--w3-module`` also
+  times ``model.apply`` on one step inside the scan.
 
 The models are small self-contained ones built on ``dsjax.nn``. ``--devices N`` splits the batch
 over N CPU devices (``--xla_force_host_platform_device_count``; data parallelism, the same math);
@@ -78,6 +80,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
+from dsjax import sampling  # noqa: E402
 from dsjax.models.language_models import event_lm_stepper  # noqa: E402
 from dsjax.nn import recurrent as rnn  # noqa: E402
 
@@ -200,31 +203,32 @@ def w1(timer, place, steps, impl, fold, peak_gflops):
 # ------------------------------------------------------------------------------------- W3
 
 
-def make_sampler(place, steps, batch, temperature):
-  """Jitted sampler ``(params, rng) -> tokens [batch, steps]`` for the W1 model, built on the
-  project's own one-step function (``dsjax.models.language_models.event_lm_stepper``, which
-  ``EventLMTask`` samples with).
+def make_sampler(place, steps, batch, temperature, matmul_dtype=None):
+  """Jitted sampler ``(params, rng) -> tokens [batch, steps]`` for the W1 model, built as
+  ``EventLMTask`` samples: the project's one-step function
+  (``dsjax.models.language_models.event_lm_stepper``) and inverse-CDF draws
+  (``dsjax.sampling.sample_categorical`` with one uniform per draw, all drawn before the scan).
 
   Outside the scan: the ``[vocab, 4H]`` table (embedding x first input kernel + bias), the second
-  layer's input and recurrent kernels stacked into one ``[2H, 4H]`` kernel, and the Gumbel noise.
+  layer's input and recurrent kernels stacked into one ``[2H, 4H]`` kernel, and the uniforms.
   Per step: a table row, the first layer's recurrent matmul, one ``[batch, 2H] x [2H, 4H]`` matmul
-  for the second layer, the output layer and an argmax.
+  for the second layer, the output layer and a search of the CDF. ``matmul_dtype=jnp.bfloat16``
+  rounds the matmul inputs (float32 accumulation).
   """
 
   def sample(params, rng):
-    step_fn = event_lm_stepper(params)
-    gumbel = jax.random.gumbel(rng, (steps, batch, V), jnp.float32)  # drawn outside the scan
-    gumbel = place.constrain(gumbel, place.batch_axis1)
+    step_fn = event_lm_stepper(params, compute_dtype=matmul_dtype)
+    uniforms = place.constrain(jax.random.uniform(rng, (steps, batch)), place.batch_axis1)
 
-    def step(carry, g):
+    def step(carry, u):
       carry, tok = carry
       logits, carry = step_fn(carry, tok)
-      tok = jnp.argmax(logits / temperature + g, axis=-1).astype(jnp.int32)
+      tok = sampling.sample_categorical(None, logits, temperature, u=u)
       return (carry, tok), tok
 
     zeros = place.constrain(jnp.zeros((batch, H), jnp.float32))
     init = (((zeros, zeros), (zeros, zeros)), place.constrain(jnp.zeros((batch,), jnp.int32)))
-    _, toks = jax.lax.scan(step, init, gumbel)
+    _, toks = jax.lax.scan(step, init, uniforms)
     return toks.T
 
   return jax.jit(sample)
@@ -234,18 +238,17 @@ def make_module_sampler(place, model, steps, batch, temperature):
   """The plain way: ``model.apply`` on one step inside ``lax.scan`` (for comparison)."""
 
   def sample(params, rng):
-    gumbel = place.constrain(jax.random.gumbel(rng, (steps, batch, V), jnp.float32),
-                             place.batch_axis1)
+    uniforms = place.constrain(jax.random.uniform(rng, (steps, batch)), place.batch_axis1)
 
-    def step(carry, g):
+    def step(carry, u):
       carry, tok = carry
       logits, carry = model.apply({'params': params}, tok[:, None], carry)
-      tok = jnp.argmax(logits[:, 0] / temperature + g, axis=-1).astype(jnp.int32)
+      tok = sampling.sample_categorical(None, logits[:, 0], temperature, u=u)
       return (carry, tok), tok
 
     init = (place.constrain(rnn.LSTMStack((H, H)).initial_carry(batch)),
             place.constrain(jnp.zeros((batch,), jnp.int32)))
-    _, toks = jax.lax.scan(step, init, gumbel)
+    _, toks = jax.lax.scan(step, init, uniforms)
     return toks.T
 
   return jax.jit(sample)
@@ -254,7 +257,8 @@ def make_module_sampler(place, model, steps, batch, temperature):
 def w3(timer, place, reps, params, module_too):
   out = {}
   params = jax.device_put(params, place.replicated)
-  variants = [('table', make_sampler(place, ST, SB, 1.0))]
+  variants = [('table', make_sampler(place, ST, SB, 1.0)),
+              ('table_bf16', make_sampler(place, ST, SB, 1.0, jnp.bfloat16))]
   if module_too:
     variants.append(('module', make_module_sampler(place, EventLM(), ST, SB, 1.0)))
   for name, sampler in variants:
@@ -417,6 +421,8 @@ def main(args):
                        round(res['w2']['gen']['compile_s'], 2)] if 'w2' in res else None,
       'w3_events_per_s': round(res['w3']['table']['events_per_s'], 1) if 'w3' in res else None,
       'w3_compile_s': round(res['w3']['table']['compile_s'], 2) if 'w3' in res else None,
+      'w3_bf16_events_per_s': round(res['w3']['table_bf16']['events_per_s'], 1)
+                              if 'w3' in res else None,
       'peak_gflops': round(peak, 1) if peak else None,
       'foreign_cores_max': max(s['foreign_cores'] for s in timed) if timed else None,
       'detail': res,

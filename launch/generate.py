@@ -1,8 +1,9 @@
 """Write MIDI (and WAV) from a run's latest checkpoint.
 
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
-      [--wav] [--top_k=K] [--top_p=P] [--primer=K] [--mode=bernoulli|threshold] [--threshold=X]
-      [--max_sustain=F] [--noise=P] [--seed=S] [--step=STEP]
+      [--wav] [--top_k=K] [--top_p=P] [--matmul_dtype=bfloat16] [--primer=K]
+      [--mode=bernoulli|threshold] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
+      [--step=STEP]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. Options a task does not use are ignored by it.
@@ -31,6 +32,9 @@ _BEST = flags.DEFINE_bool('best', False, 'Use the best checkpoint (train.select_
 _TEMPERATURE = flags.DEFINE_float('temperature', None, 'Softmax / sigmoid temperature.')
 _TOP_K = flags.DEFINE_integer('top_k', None, 'Top-k filter for events (0 = off).')
 _TOP_P = flags.DEFINE_float('top_p', None, 'Nucleus filter for events (1 = off).')
+_MATMUL_DTYPE = flags.DEFINE_enum(
+    'matmul_dtype', None, ['float32', 'bfloat16'],
+    'Event LMs: dtype of the sampler\'s matmul inputs (bfloat16: faster, float32 accumulation).')
 _PRIMER = flags.DEFINE_integer('primer', None, 'Prime with the first K items of a real piece.')
 _MODE = flags.DEFINE_enum('mode', None, ['bernoulli', 'threshold'], 'Multi-hot sampling mode.')
 _THRESHOLD = flags.DEFINE_float('threshold', None, 'Threshold for multi-hot outputs.')
@@ -79,8 +83,9 @@ def main(argv):
                                                        best=_BEST.value)
   task = trainer.task
   options = {k: f.value for k, f in dict(
-      temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, primer=_PRIMER, mode=_MODE,
-      threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE, schedule=_SCHEDULE).items()
+      temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
+      primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
+      schedule=_SCHEDULE).items()
              if f.value is not None}
   options.update(condition_option(task))
   length = _LENGTH.value or int(config.sample.length)

@@ -54,3 +54,24 @@ def test_feedback_noise_flips_at_rate():
   noisy = sampling.feedback_noise(jax.random.key(2), frame, 0.1)
   assert abs(float(noisy.mean()) - 0.1) < 0.01
   assert sampling.feedback_noise(jax.random.key(2), frame, 0.0) is frame
+
+
+def test_inverse_cdf_picks_the_interval_containing_u():
+  probs = np.array([0.25, 0.0, 0.5, 0.25])
+  logits = jnp.log(jnp.asarray(probs))  # -inf for the empty entry
+  u = jnp.array([0.0, 0.2499, 0.25, 0.7499, 0.75, 0.999999, np.nextafter(np.float32(1), 0)])
+  got = sampling.categorical_from_uniform(u, jnp.broadcast_to(logits, (7, 4)))
+  assert np.asarray(got).tolist() == [0, 0, 2, 2, 3, 3, 3]
+
+
+def test_inverse_cdf_never_draws_a_masked_token():
+  # the last entries are masked: a u that rounds u * total up to the total must not reach them
+  logits = jnp.array([[0.0, 0.0, -jnp.inf, -jnp.inf]])
+  u = jnp.array([np.nextafter(np.float32(1), 0)])
+  assert int(sampling.categorical_from_uniform(u, logits)[0]) == 1
+  filtered = sampling.filter_logits(jnp.broadcast_to(jnp.array([1.0, 3.0, 2.0, 0.5]), (20000, 4)),
+                                    top_k=2)
+  draws = np.asarray(sampling.categorical_from_uniform(
+      jax.random.uniform(jax.random.key(2), (20000,)), filtered))
+  assert set(np.unique(draws).tolist()) == {1, 2}
+  np.testing.assert_allclose((draws == 1).mean(), 1 / (1 + np.exp(-1.0)), atol=0.015)

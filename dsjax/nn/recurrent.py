@@ -90,8 +90,16 @@ def lstm_cell(recurrent_kernel: Optional[Array], xw: Array, h: Array, c: Array) 
   return h, c
 
 
+def matmul_in(compute_dtype=None):
+  """``dot(x, w)``: a plain ``jnp.dot`` for ``None``; else ``x`` cast to ``compute_dtype`` (``w``
+  is expected already cast) with float32 accumulation and result."""
+  if compute_dtype is None:
+    return jnp.dot
+  return lambda x, w: jnp.dot(x.astype(compute_dtype), w, preferred_element_type=jnp.float32)
+
+
 def lstm_stack_stepper(params, *, embedding: Optional[Array] = None,
-                       static_x: Optional[Array] = None):
+                       static_x: Optional[Array] = None, compute_dtype=None):
   """A fast one-step function of an :class:`LSTMStack` (inference: no dropout), for samplers.
 
   Done once, outside the sampler's scan: with ``embedding [vocab, E]`` the first layer's
@@ -100,6 +108,10 @@ def lstm_stack_stepper(params, *, embedding: Optional[Array] = None,
   Hist-RNN condition), projected once; every later layer's input and recurrent kernels stacked into
   one ``[in + H, 4H]`` kernel (one matmul per step instead of two). The first layer's inputs are
   taken in the order ``[embedding[tokens], x, static_x]``.
+
+  ``compute_dtype`` (e.g. ``jnp.bfloat16``): the per-step matmuls take their kernels and inputs in
+  that dtype and accumulate in float32; the table, biases, gates and cell state stay float32. An
+  inference-only speed/precision trade (``bench/rnn_speed.py`` reports both); ``None`` is exact.
 
   Args:
     params: the stack's parameters (``{'layer_0': {...}, 'layer_1': ...}``).
@@ -122,6 +134,11 @@ def lstm_stack_stepper(params, *, embedding: Optional[Array] = None,
     offset = offset + jnp.dot(static_x.astype(x_kernel.dtype), first['kernel'][rows:])
   stacked = [(jnp.concatenate([p['kernel'], p['recurrent_kernel']], axis=0), p['bias'])
              for p in layers[1:]]
+  w_hh = first['recurrent_kernel']
+  if compute_dtype is not None:
+    x_kernel, w_hh = x_kernel.astype(compute_dtype), w_hh.astype(compute_dtype)
+    stacked = [(w.astype(compute_dtype), b) for w, b in stacked]
+  dot = matmul_in(compute_dtype)
 
   def step(carry, tokens=None, x=None):
     if (tokens is None) != (table is None) or (x is None) != (x_kernel.shape[0] == 0):
@@ -131,11 +148,11 @@ def lstm_stack_stepper(params, *, embedding: Optional[Array] = None,
     if table is not None:
       xw = xw + jnp.take(table, tokens, axis=0)
     if x is not None:
-      xw = xw + jnp.dot(x, x_kernel)
-    h, c = lstm_cell(first['recurrent_kernel'], xw, *carry[0])
+      xw = xw + dot(x, x_kernel)
+    h, c = lstm_cell(None, xw + dot(carry[0][0], w_hh), *carry[0])
     new = [(h, c)]
     for (w, b), (h_prev, c_prev) in zip(stacked, carry[1:]):
-      h, c = lstm_cell(None, jnp.dot(jnp.concatenate([h, h_prev], axis=-1), w) + b, h_prev, c_prev)
+      h, c = lstm_cell(None, dot(jnp.concatenate([h, h_prev], axis=-1), w) + b, h_prev, c_prev)
       new.append((h, c))
     return h, tuple(new)
 

@@ -431,11 +431,14 @@ class EventLMTask(base.Task):
     """``[num, length]`` openings of random training pieces (length >= 1)."""
     return self._pick_openings(rng, num, length)[0]
 
-  @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7))
-  def _sample(self, params, primer, rng, length, temperature, top_k, top_p, condition=None):
+  @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7, 9))
+  def _sample(self, params, primer, rng, length, temperature, top_k, top_p, condition=None,
+              matmul_dtype=None):
     """``primer [B, K]`` -> ``[B, K + length]`` ids, one jitted scan over the generated steps.
 
-    ``condition [B, C]`` (model inputs, already sharpened) is joined to every step.
+    ``condition [B, C]`` (model inputs, already sharpened) is joined to every step. One uniform per
+    draw, all drawn before the scan (inverse-CDF sampling). ``matmul_dtype``: see
+    :func:`dsjax.models.language_models.event_lm_stepper`.
     """
     model = self.model
     b, k = primer.shape
@@ -445,16 +448,17 @@ class EventLMTask(base.Task):
     first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1], temperature,
                                         top_k, top_p)
 
-    step = event_lm_stepper(params, None if condition is None else condition.astype(jnp.float32))
+    step = event_lm_stepper(params, None if condition is None else condition.astype(jnp.float32),
+                            compute_dtype=matmul_dtype)
 
-    def body(state, key):
+    def body(state, u):
       carry, token = state
       logits, carry = step(carry, token)
-      nxt = sampling.sample_categorical(key, logits, temperature, top_k, top_p)
+      nxt = sampling.sample_categorical(None, logits, temperature, top_k, top_p, u=u)
       return (carry, nxt), token
 
-    keys = jax.random.split(rng, length)
-    _, tokens = jax.lax.scan(body, (carry, first), keys)
+    uniforms = jax.random.uniform(rng, (length, b))
+    _, tokens = jax.lax.scan(body, (carry, first), uniforms)
     return jnp.concatenate([primer, tokens.T.astype(primer.dtype)], axis=1)
 
   def sample_condition(self, condition, num: int, piece_ids=None):
@@ -476,7 +480,7 @@ class EventLMTask(base.Task):
     return self.condition_features(condition)
 
   def sample(self, state, rng, num, length, primer=None, temperature=None, top_k=None,
-             top_p=None, condition=None, primer_ids=None, **unused):
+             top_p=None, condition=None, primer_ids=None, matmul_dtype=None, **unused):
     """``[num, K + length]`` ids. ``primer``: K openings of random training pieces (K >= 1);
     ``primer_ids [num, K]`` gives them instead. ``condition``: see :meth:`sample_condition`
     (default: the statistics of the primers' whole pieces)."""
@@ -494,8 +498,12 @@ class EventLMTask(base.Task):
     temperature = float(s.temperature if temperature is None else temperature)
     top_k = int(s.top_k if top_k is None else top_k)
     top_p = float(s.top_p if top_p is None else top_p)
+    matmul_dtype = str(s.get('matmul_dtype', 'float32') if matmul_dtype is None else matmul_dtype)
+    if matmul_dtype not in ('float32', 'bfloat16'):
+      raise ValueError(f'sample.matmul_dtype={matmul_dtype!r}: expected float32 or bfloat16')
     out = self._sample(state['params'], jnp.asarray(primer_ids), rng, int(length),
-                       jnp.float32(temperature), top_k, top_p, cond)
+                       jnp.float32(temperature), top_k, top_p, cond,
+                       None if matmul_dtype == 'float32' else jnp.bfloat16)
     return np.asarray(out)
 
   def to_pieces(self, samples):

@@ -48,6 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample.temperature = 1.0
   c.sample.top_k = 0
   c.sample.top_p = 1.0
+  c.sample.matmul_dtype = 'float32'  # event LMs: 'bfloat16' samples ~1.6x faster (bench W3)
   c.sample.primer = 0               # first K items of a real piece as primer (0 = none)
   c.sample.num_audio = 2
   c.sample.audio_rate = 16000

@@ -24,6 +24,25 @@ def test_event_lm_greedy_sample_is_argmax_of_full_forward():
   assert all(tuple(row[:5]) in openings for row in out)
 
 
+def test_event_lm_bfloat16_sampler_follows_the_model():
+  """matmul_dtype=bfloat16 (a faster sampler): greedy decoding still picks the full forward pass's
+  argmax wherever the top two logits are not within bf16 rounding; a bad dtype names the key."""
+  import pytest
+  from dsjax.tasks import get_task
+  task = get_task(load_config('baseline_lstm'))
+  state = task.init(jax.random.key(0))
+  out = task.sample(state, jax.random.key(1), 3, 20, primer=5, temperature=1e-6,
+                    matmul_dtype='bfloat16')
+  logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]))
+  top2 = np.sort(np.asarray(logits[:, 4:]), -1)[..., -2:]
+  clear = (top2[..., 1] - top2[..., 0]) > 1e-2
+  greedy = np.asarray(jnp.argmax(logits, -1))[:, 4:]
+  assert clear.mean() > 0.2
+  np.testing.assert_array_equal(out[:, 5:][clear], greedy[clear])
+  with pytest.raises(ValueError, match='sample.matmul_dtype'):
+    task.sample(state, jax.random.key(1), 1, 4, primer=2, matmul_dtype='float16')
+
+
 def test_pianoroll_threshold_sample_matches_full_forward():
   from dsjax.tasks import get_task
   task = get_task(load_config('pianoroll_lstm'))
