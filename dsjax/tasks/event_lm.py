@@ -42,7 +42,7 @@ from dsjax.data import pianoroll as roll_lib
 from dsjax.models.language_models import EventLM, event_lm_stepper
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
-from dsjax.train.optim import make_optimizer
+from dsjax.train.optim import make_optimizer, update_train_state
 
 CONDITIONS = ('none', 'hist', 'patch_hist', 'window_stats')
 CONDITION_DIMS = {'none': 0, 'hist': 12, 'patch_hist': 12, 'window_stats': 32}
@@ -399,11 +399,8 @@ class EventLMTask(base.Task):
   def train_step(self, state, batch, rng):
     (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
         state['params'], batch, rng, False)
-    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
-    metrics = {'loss': loss, 'grad_norm': optax.tree.norm(grads),
-               'perplexity': jnp.exp(loss)}
-    return {'params': params, 'opt_state': opt_state}, metrics
+    state, grad_norm = update_train_state(state, grads, self.tx)
+    return state, {'loss': loss, 'grad_norm': grad_norm, 'perplexity': jnp.exp(loss)}
 
   def eval_step(self, state, batch):
     _, nll = self._loss(state['params'], batch, jax.random.key(0), True)

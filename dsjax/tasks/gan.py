@@ -54,7 +54,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from dsjax.data import pianoroll as roll_lib
 from dsjax.data import pipeline
@@ -63,7 +62,7 @@ from dsjax.models import gan as gan_models
 from dsjax.models import gan_losses
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
-from dsjax.train.optim import make_optimizer
+from dsjax.train.optim import apply_gradients, make_optimizer
 
 LOSSES = ('wgan_gp', 'nonsaturating')
 CRITIC_BATCHES = ('split', 'reuse')
@@ -279,9 +278,8 @@ class GANTask(base.Task):
         fake = fake_pool_sample(k_pool, pool, pool_filled, cb)
       (loss, aux), grads = jax.value_and_grad(self._critic_loss, has_aux=True)(
           d_params, real, fake, k_loss)
-      updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
-      d_params = optax.apply_updates(d_params, updates)
-      metrics = {'d_loss': loss, 'd_grad_norm': optax.tree.norm(grads),
+      d_params, d_opt, gn = apply_gradients(self.d_tx, d_params, d_opt, grads)
+      metrics = {'d_loss': loss, 'd_grad_norm': gn,
                  'real_density': self._density(real), **aux}
       return (d_params, d_opt, pool, pool_next, pool_filled), metrics
 
@@ -302,9 +300,8 @@ class GANTask(base.Task):
         return self._generator_loss(critic_fn(fake)), fake
 
       (loss, fake), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_params)
-      updates, g_opt = self.g_tx.update(grads, g_opt, g_params)
-      g_params = optax.apply_updates(g_params, updates)
-      return (g_params, g_opt), {'g_loss': loss, 'g_grad_norm': optax.tree.norm(grads),
+      g_params, g_opt, gn = apply_gradients(self.g_tx, g_params, g_opt, grads)
+      return (g_params, g_opt), {'g_loss': loss, 'g_grad_norm': gn,
                                  'fake_density': self._density(fake)}
 
     (g_params, g_opt), g_metrics = repeat_steps(

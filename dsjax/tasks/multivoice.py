@@ -26,7 +26,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from dsjax import losses, sampling
 from dsjax.data import encodings
@@ -35,7 +34,7 @@ from dsjax.models.multivoice import MultiVoiceLSTM
 from dsjax.tasks import base
 from dsjax.tasks.datasets import openings
 from dsjax.tasks.pianoroll_lm import roll_eval_batches, roll_train_data
-from dsjax.train.optim import ema_update, make_optimizer
+from dsjax.train.optim import make_optimizer, update_train_state
 
 # Grey level of each voice in pictures (first voice brightest).
 _VOICE_LEVELS = (1.0, 0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2)
@@ -127,12 +126,8 @@ class MultiVoiceLMTask(base.Task):
       nll = self._voice_nll(params, batch, rng, False)
       return losses.masked_mean(nll.sum(-1), batch['mask'])
     loss, grads = jax.value_and_grad(loss_fn)(state['params'])
-    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
-    new_state = {'params': params, 'opt_state': opt_state}
-    if self.ema_decay:
-      new_state['ema_params'] = ema_update(state['ema_params'], params, self.ema_decay)
-    return new_state, {'loss': loss, 'grad_norm': optax.tree.norm(grads)}
+    state, grad_norm = update_train_state(state, grads, self.tx, self.ema_decay)
+    return state, {'loss': loss, 'grad_norm': grad_norm}
 
   def eval_step(self, state, batch):
     nll = self._voice_nll(self.eval_params(state), batch, jax.random.key(0), True)

@@ -18,7 +18,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from dsjax import losses, sampling
 from dsjax.data import pianoroll as roll_lib
@@ -26,7 +25,7 @@ from dsjax.data import pipeline
 from dsjax.models.language_models import MultiHotLM
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split, openings
-from dsjax.train.optim import ema_update, make_optimizer
+from dsjax.train.optim import make_optimizer, update_train_state
 
 
 def roll_config(config) -> roll_lib.RollConfig:
@@ -124,12 +123,8 @@ class PianorollLMTask(base.Task):
     def loss_fn(params):
       return losses.masked_mean(self._nll(params, batch, rng, False), batch['mask'])
     loss, grads = jax.value_and_grad(loss_fn)(state['params'])
-    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
-    new_state = {'params': params, 'opt_state': opt_state}
-    if self.ema_decay:
-      new_state['ema_params'] = ema_update(state['ema_params'], params, self.ema_decay)
-    return new_state, {'loss': loss, 'grad_norm': optax.tree.norm(grads)}
+    state, grad_norm = update_train_state(state, grads, self.tx, self.ema_decay)
+    return state, {'loss': loss, 'grad_norm': grad_norm}
 
   def eval_step(self, state, batch):
     nll = self._nll(self.eval_params(state), batch, jax.random.key(0), True)

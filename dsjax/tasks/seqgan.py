@@ -34,7 +34,7 @@ from jax import lax
 from dsjax.data import pipeline
 from dsjax.models.seqgan import make_discriminator
 from dsjax.tasks.event_lm import EventLMTask
-from dsjax.train.optim import make_optimizer
+from dsjax.train.optim import apply_gradients, make_optimizer
 
 METRICS = ('loss', 'grad_norm', 'mle_loss', 'pg_loss', 'mean_reward', 'reward_last', 'd_loss',
            'd_accuracy', 'd_real_prob', 'd_fake_prob', 'g_grad_norm', 'd_grad_norm')
@@ -273,10 +273,8 @@ class SeqGANTask(EventLMTask):
       return discriminator_loss(real_logits, fake_logits, real_mask.min(axis=1))
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
-    updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
-    return d_params, d_opt_state, {'d_loss': loss, 'd_grad_norm': optax.tree.norm(grads),
-                                   **stats}
+    d_params, d_opt_state, gn = apply_gradients(self.d_tx, d_params, d_opt_state, grads)
+    return d_params, d_opt_state, {'d_loss': loss, 'd_grad_norm': gn, **stats}
 
   def _d_round(self, state, batch, rng, num_updates):
     """``num_updates`` discriminator steps, each against fresh samples of the current generator."""
@@ -304,9 +302,7 @@ class SeqGANTask(EventLMTask):
   def _mle_phase(self, state, batch, rng):
     (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
         state['params'], batch, rng, False)
-    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
-    gn = optax.tree.norm(grads)
+    params, opt_state, gn = apply_gradients(self.tx, state['params'], state['opt_state'], grads)
     new = dict(state, params=params, opt_state=opt_state, rollout_params=params)
     return new, self._metrics(loss=loss, grad_norm=gn, mle_loss=loss, g_grad_norm=gn)
 

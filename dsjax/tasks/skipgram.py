@@ -17,14 +17,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from dsjax.data import pipeline
 from dsjax.models import skipgram as sg
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
 from dsjax.tasks.event_lm import event_vocab
-from dsjax.train.optim import make_optimizer
+from dsjax.train.optim import make_optimizer, update_train_state
 
 
 class SkipGramTask(base.Task):
@@ -96,10 +95,8 @@ class SkipGramTask(base.Task):
       return (per_pair * valid).sum() / jnp.maximum(valid.sum(), 1.0)
 
     loss, grads = jax.value_and_grad(loss_fn)(state['params'])
-    updates, opt_state = self.tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
-    return ({'params': params, 'opt_state': opt_state},
-            {'loss': loss, 'grad_norm': optax.tree.norm(grads), 'pairs': valid.sum()})
+    state, grad_norm = update_train_state(state, grads, self.tx)
+    return state, {'loss': loss, 'grad_norm': grad_norm, 'pairs': valid.sum()}
 
   def eval_step(self, state, batch):
     contexts, valid = sg.context_pairs(batch['inputs'].astype(jnp.int32), batch['mask'],

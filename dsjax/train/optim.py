@@ -49,3 +49,19 @@ def ema_update(ema, params, decay: float):
   """Polyak/EMA average of parameters: ``decay * ema + (1 - decay) * params``."""
   import jax
   return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+
+
+def apply_gradients(tx, params, opt_state, grads):
+  """One optimiser update: ``(new params, new opt_state, global gradient norm)``."""
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, optax.tree.norm(grads)
+
+
+def update_train_state(state: dict, grads, tx, ema_decay: float = 0.0):
+  """Updates ``state['params']`` / ``state['opt_state']`` (and ``state['ema_params']`` when
+  ``ema_decay`` > 0) from ``grads``; other entries pass through. Returns ``(state, grad_norm)``."""
+  params, opt_state, grad_norm = apply_gradients(tx, state['params'], state['opt_state'], grads)
+  new = dict(state, params=params, opt_state=opt_state)
+  if ema_decay:
+    new['ema_params'] = ema_update(state['ema_params'], params, ema_decay)
+  return new, grad_norm
