@@ -16,11 +16,11 @@ best validation NLL); train-only transposition augmentation (+-3 semitones).
 
 import ml_collections
 
-from dsjax.tasks.pianoroll_lm import head_config
+from dsjax.tasks.pianoroll_lm import roll_lm_config
 from dsjax.train.config_base import parse_variant
 
 VARIANTS = ('jsb', 'nottingham', 'tiny')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return head_config('pitch_rnn', parse_variant(arg, VARIANTS), head_hidden=64)
+  return roll_lm_config('pitch_rnn', parse_variant(arg, VARIANTS), head_hidden=64)
