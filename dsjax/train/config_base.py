@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.final_fraction = 0.0
   c.optim.b1 = 0.9
   c.optim.b2 = 0.999
+  c.optim.weight_decay = 1e-4        # adamw only (decoupled, times the learning rate)
   c.optim.grad_clip_norm = 1.0
   c.optim.ema_decay = 0.0           # > 0: evaluate and sample with an EMA of the parameters
 
