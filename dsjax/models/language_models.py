@@ -76,6 +76,7 @@ class MultiHotLM(nn.Module):
   the head (the original had Dense500 relu). The state at step ``t`` (inputs up to ``t``) conditions
   the distribution of frame ``t + 1``. ``pitch_context = w > 0`` also gives the head, for each key
   ``k``, keys ``k - w .. k + w`` of the input frame ``t`` (weights shared across pitch).
+  ``weight_drop``: DropConnect on the LSTMs' recurrent kernels in training.
   """
   keys: int
   hidden: Sequence[int] = (256,)
@@ -86,9 +87,11 @@ class MultiHotLM(nn.Module):
   head_hidden: int = 128
   head_dropout_rate: float = 0.0
   pitch_context: int = 0
+  weight_drop: float = 0.0
 
   def setup(self):
-    self.rnn = LSTMStack(tuple(self.hidden), dropout_rate=self.dropout_rate, name='rnn')
+    self.rnn = LSTMStack(tuple(self.hidden), dropout_rate=self.dropout_rate,
+                         weight_drop=self.weight_drop, name='rnn')
     self.in_drop = nn.Dropout(self.input_dropout_rate)
     self.drop = nn.Dropout(self.dropout_rate)
     self.dense_layers = [nn.Dense(d, name=f'dense_{i}') for i, d in enumerate(self.dense)]

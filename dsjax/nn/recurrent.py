@@ -499,12 +499,19 @@ class LSTM(nn.Module):
   ``layer(concat([table[tokens], x], -1), carry)`` (``x`` may be None), computed without
   materialising the embedded sequence when ``batch * time > vocab`` (the embedding is folded into the
   kernel).
+
+  ``weight_drop = p > 0`` (DropConnect on the recurrent kernel, as AWD-LSTM's weight drop): in
+  training (``deterministic=False``, rng stream ``'dropout'``) each entry of ``recurrent_kernel`` is
+  zeroed with probability ``p`` and the rest scaled by ``1 / (1 - p)``, one mask per call shared
+  by every time step and example. It regularises the recurrence itself, which output dropout does
+  not reach, and leaves the scan (and its custom VJP) unchanged.
   """
   features: int
   impl: str = 'custom_vjp'
   unroll: int = 1
   init_scheme: str = 'keras'
   param_dtype: Any = jnp.float32
+  weight_drop: float = 0.0
 
   def initial_carry(self, batch_size: int) -> LSTMCarry:
     """Zero state ``(h, c)``, each ``[batch, H]``."""
@@ -516,7 +523,6 @@ class LSTM(nn.Module):
                mask: Optional[Array] = None, deterministic: bool = True,
                tokens: Optional[Array] = None,
                embedding: Optional[Array] = None) -> Tuple[Array, LSTMCarry]:
-    del deterministic  # no dropout inside a layer
     name = self.name or 'LSTM'
     batch, time, in_features = _layer_inputs(x, tokens, embedding, name)
     m = _batch_mask(mask, (batch, time), name)
@@ -527,6 +533,11 @@ class LSTM(nn.Module):
     bias = self.param('bias', b_init, (4 * hidden,), self.param_dtype)
     if carry is None:
       carry = self.initial_carry(batch)
+    if self.weight_drop > 0 and not deterministic:
+      keep = 1.0 - self.weight_drop
+      drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep, recurrent_kernel.shape)
+      recurrent_kernel = jnp.where(drop_mask, recurrent_kernel / keep, 0.0).astype(
+          recurrent_kernel.dtype)
     xw = _project_inputs(x, tokens, embedding, kernel, bias)  # [T, B, 4H]
     hs, carry = lstm_scan({'recurrent_kernel': recurrent_kernel}, xw, *carry, mask=m,
                           projected=True, impl=self.impl, unroll=self.unroll)
@@ -537,7 +548,8 @@ class LSTMStack(nn.Module):
   """Stacked LSTM layers ``features = (H1, H2, ...)``; dropout between layers (not after the last).
 
   ``(x [batch, time, in], carry) -> (y [batch, time, H_last], carry)``; ``carry`` is a tuple of one
-  ``(h, c)`` per layer. Sub-modules are named ``layer_0``, ``layer_1``, ...
+  ``(h, c)`` per layer. Sub-modules are named ``layer_0``, ``layer_1``, ... ``weight_drop``: each
+  layer's recurrent-kernel DropConnect (:class:`LSTM`).
   """
   features: Sequence[int]
   dropout_rate: float = 0.0
@@ -545,6 +557,7 @@ class LSTMStack(nn.Module):
   unroll: int = 1
   init_scheme: str = 'keras'
   param_dtype: Any = jnp.float32
+  weight_drop: float = 0.0
 
   def initial_carry(self, batch_size: int) -> Tuple[LSTMCarry, ...]:
     """Zero state: one ``(h [batch, H_i], c [batch, H_i])`` per layer."""
@@ -565,8 +578,9 @@ class LSTMStack(nn.Module):
     for i, features in enumerate(self.features):
       first = dict(tokens=tokens, embedding=embedding) if i == 0 else {}
       x, c = LSTM(features, impl=self.impl, unroll=self.unroll, init_scheme=self.init_scheme,
-                  param_dtype=self.param_dtype, name=f'layer_{i}')(x, tuple(carry[i]), mask=mask,
-                                                                   **first)
+                  param_dtype=self.param_dtype, weight_drop=self.weight_drop,
+                  name=f'layer_{i}')(x, tuple(carry[i]), mask=mask, deterministic=deterministic,
+                                     **first)
       new_carry.append(c)
       if self.dropout_rate > 0 and i < len(self.features) - 1:
         x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)

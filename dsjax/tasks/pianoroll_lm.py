@@ -68,7 +68,8 @@ class PianorollLMTask(base.Task):
                             head=str(m.get('head', 'sigmoid')),
                             head_hidden=int(m.get('head_hidden', 128)),
                             head_dropout_rate=float(m.get('head_dropout_rate', 0.0)),
-                            pitch_context=int(m.get('pitch_context', 0)))
+                            pitch_context=int(m.get('pitch_context', 0)),
+                            weight_drop=float(m.get('weight_drop', 0.0)))
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
   # -- data ---------------------------------------------------------------------------------
@@ -243,6 +244,7 @@ def roll_lm_config(head: str = 'sigmoid', variant: frozenset[str] | set[str] = f
   c.model.hidden = (256,)
   c.model.dense = ()
   c.model.dropout_rate = 0.3
+  c.model.weight_drop = 0.0         # DropConnect on the recurrent kernel (AWD-LSTM weight drop)
   # drops keys of the input frames: stops the factorised model from overfitting JSB
   c.model.input_dropout_rate = 0.2 if factorised else 0.0
   c.model.head = head              # 'sigmoid' | 'nade' | 'pitch_rnn' (dsjax/models/frame_heads.py)

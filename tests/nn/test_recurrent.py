@@ -491,3 +491,36 @@ def test_stack_stepper_in_bfloat16_stays_close_to_float32():
     yf, cf = fast(cf, tokens=tokens[:, t])
   diff = float(jnp.max(jnp.abs(ye - yf)))
   assert 0 < diff < 2e-2, diff
+
+
+def test_weight_drop_is_one_recurrent_kernel_mask_for_the_whole_sequence(monkeypatch):
+  """weight_drop: in training the layer runs the plain recurrence with a DropConnect-masked
+  recurrent kernel (one mask for the whole call: entries 0 or w / (1 - p)); in evaluation it is
+  the plain layer."""
+  x = jax.random.normal(jax.random.key(1), (3, 7, 4))
+  layer = rnn.LSTM(6, weight_drop=0.5)
+  params = layer.init(jax.random.key(0), x)['params']
+  plain = rnn.LSTM(6)
+  want_eval, _ = plain.apply({'params': params}, x)
+  got_eval, _ = layer.apply({'params': params}, x, deterministic=True)
+  np.testing.assert_array_equal(got_eval, want_eval)
+
+  seen = []
+  real_scan = rnn.lstm_scan
+
+  def spy(p, *args, **kwargs):
+    seen.append(p['recurrent_kernel'])
+    return real_scan(p, *args, **kwargs)
+
+  monkeypatch.setattr(rnn, 'lstm_scan', spy)
+  got, _ = layer.apply({'params': params}, x, deterministic=False,
+                       rngs={'dropout': jax.random.key(5)})
+  monkeypatch.undo()
+  assert len(seen) == 1
+  w, dropped = np.asarray(params['recurrent_kernel']), np.asarray(seen[0])
+  kept = dropped != 0
+  np.testing.assert_allclose(dropped[kept], w[kept] / 0.5, rtol=1e-6)
+  assert 0.4 < kept.mean() < 0.6
+  want, _ = plain.apply({'params': dict(params, recurrent_kernel=dropped)}, x)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(got, want_eval, atol=1e-3)
