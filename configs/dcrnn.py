@@ -24,26 +24,9 @@ VARIANTS = ('tiny', 'constant', 'linspace', 'song', 'ab')
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
+  c = base_gan_config('dcrnn', 'cnn', loss='wgan_gp', g_steps=5, learning_rate=5e-4,
+                      critic_learning_rate=1e-3)
   g = c.model.generator
-  g.kind = 'dcrnn'
-  g.cell = 'gru'
-  g.hidden = (256, 128, 128)
-  g.repeats = (8, 2, 1)
-  g.decision = 'dense'
-  g.output = 'tanh'
-  g.code_dim = 50
-  g.code_schedule = 'constant'
-  c.model.critic.kind = 'cnn'
-  c.gan.loss = 'wgan_gp'
-  c.gan.n_critic = 1
-  c.gan.g_steps = 5
-  c.gan.critic_batches = 'reuse'
-  c.gan.pool_size = 64
-  c.data.batch_size = 32
-  c.optim.learning_rate = 5e-4
-  c.critic_optim.learning_rate = 1e-3
-  c.sample.threshold = 0.0
   for schedule in ('linspace', 'song', 'ab'):
     if schedule in variant:
       g.code_schedule = schedule

@@ -20,19 +20,7 @@ VARIANTS = ('tiny', 'cpu')
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
-  c.model.generator.kind = 'lstm'
-  c.model.generator.hidden = (256,)
-  c.model.generator.output = 'sigmoid'
-  c.model.critic.kind = 'cnn'
-  c.gan.loss = 'nonsaturating'
-  c.gan.n_critic = 1
-  c.gan.g_steps = 1
-  c.gan.critic_batches = 'reuse'
-  c.data.batch_size = 32
-  c.gan.pool_size = 64
-  c.optim.learning_rate = 2e-4
-  c.critic_optim.learning_rate = 2e-4
+  c = base_gan_config('lstm', 'cnn', loss='nonsaturating', learning_rate=2e-4)
   if 'cpu' in variant:
     cpu_comparison(c)
   if 'tiny' in variant:

@@ -24,21 +24,7 @@ VARIANTS = ('tiny', 'cpu', 'bilstm', 'mean', 'tanh')
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
-  c.model.generator.kind = 'lstm'
-  c.model.generator.hidden = (256,)
-  c.model.generator.output = 'sigmoid'
-  c.model.critic.kind = 'lstm'
-  c.model.critic.hidden = (256,)
-  c.model.critic.readout = 'last'
-  c.gan.loss = 'wgan_gp'
-  c.gan.n_critic = 5
-  c.gan.g_steps = 1
-  c.gan.critic_batches = 'split'
-  c.data.batch_size = 5 * 32
-  c.gan.pool_size = 64
-  c.optim.learning_rate = 1e-4
-  c.critic_optim.learning_rate = 1e-4
+  c = base_gan_config('lstm', 'lstm', loss='wgan_gp', n_critic=5)
   if 'bilstm' in variant:
     c.model.critic.kind = 'bilstm'
     c.model.critic.readout = 'mean'

@@ -19,22 +19,7 @@ VARIANTS = ('tiny', 'cpu')
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
-  c.model.generator.kind = 'lstm'
-  c.model.generator.hidden = (256,)
-  c.model.generator.output = 'sigmoid'
-  c.model.critic.kind = 'cnn'
-  c.model.critic.features = (32, 64, 128, 128)
-  c.model.critic.kernel = 5
-  c.model.critic.dense = 200
-  c.gan.loss = 'wgan_gp'
-  c.gan.n_critic = 5
-  c.gan.g_steps = 1
-  c.gan.critic_batches = 'split'
-  c.data.batch_size = 5 * 32
-  c.gan.pool_size = 64
-  c.optim.learning_rate = 1e-4
-  c.critic_optim.learning_rate = 1e-4
+  c = base_gan_config('lstm', 'cnn', loss='wgan_gp', n_critic=5)
   if 'cpu' in variant:
     cpu_comparison(c)
   if 'tiny' in variant:

@@ -20,28 +20,10 @@ VARIANTS = ('tiny',)
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
-  g = c.model.generator
-  g.kind = 'dcrnn'
-  g.cell = 'lstm'
-  g.hidden = (64, 32)
-  g.repeats = (1, 1)
-  g.decision = 'strip'
-  g.strip_channels = 32
-  g.output = 'tanh'
-  g.code_dim = 200
-  d = c.model.critic
-  d.kind = 'lstm'
-  d.hidden = (32,)
-  d.readout = 'steps'
-  c.gan.loss = 'wgan_gp'
-  c.gan.n_critic = 1
-  c.gan.g_steps = 5
-  c.gan.critic_batches = 'reuse'
-  c.gan.pool_size = 64
-  c.data.batch_size = 32
-  c.optim.learning_rate = 5e-4
-  c.critic_optim.learning_rate = 5e-4
+  c = base_gan_config('lstm_strip', 'lstm', loss='wgan_gp', g_steps=5, learning_rate=5e-4)
+  c.model.generator.code_dim = 200
+  c.model.critic.hidden = (32,)
+  c.model.critic.readout = 'steps'
   c.sample.threshold = 0.3
   if 'tiny' in variant:
     tiny_gan(c)

@@ -19,25 +19,9 @@ VARIANTS = ('tiny', 'lstm_critic')
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
-  c = base_gan_config()
-  g = c.model.generator
-  g.kind = 'dcrnn'
-  g.cell = 'lstm'
-  g.hidden = (64, 32)
-  g.repeats = (1, 1)
-  g.decision = 'strip'
-  g.strip_channels = 32
-  g.output = 'tanh'
-  g.code_dim = 20
-  c.model.critic.kind = 'cnn'
-  c.gan.loss = 'wgan_gp'
-  c.gan.n_critic = 1
-  c.gan.g_steps = 2
-  c.gan.critic_batches = 'reuse'
-  c.gan.pool_size = 64
-  c.data.batch_size = 32
-  c.optim.learning_rate = 8e-4
-  c.critic_optim.learning_rate = 1e-3
+  c = base_gan_config('lstm_strip', 'cnn', loss='wgan_gp', g_steps=2, learning_rate=8e-4,
+                      critic_learning_rate=1e-3)
+  c.model.generator.code_dim = 20
   c.sample.threshold = 0.9
   if 'lstm_critic' in variant:
     c.model.critic.kind = 'lstm'

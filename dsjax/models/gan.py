@@ -16,8 +16,10 @@ the generator's output scale: ``'sigmoid'`` gives [0, 1] (real rolls as {0, 1}),
 Code schedules (:func:`code_schedule`): how the code changes along time, 11/14 and 11/15.
 
 Critics map a roll ``[batch, time, pitch]`` to one score per example ``[batch]`` (a logit for the
-standard GAN loss, an unbounded score for WGAN-GP). None uses batch statistics, so the gradient of
-``critic(x).sum()`` with respect to ``x`` is the per-example input gradient the penalty needs.
+standard GAN loss, an unbounded score for WGAN-GP). By default none uses batch statistics, so the
+gradient of ``critic(x).sum()`` with respect to ``x`` is the per-example input gradient the penalty
+needs; with ``minibatch_std=True`` (:func:`minibatch_std`) each score also depends on the rest of
+its batch, and that gradient gains the (small) terms through the batch spread.
 
 * :class:`CNNCritic` (original DCRNN critic): two towers, one over the roll X ``[time, pitch]``
   and one over its self-similarity X X^T ``[time, time]``.
@@ -145,6 +147,22 @@ def code_schedule(kind: str, rng: Array, batch: int, time: int, code_dim: int, *
       part = jnp.concatenate([part, jnp.broadcast_to(style, (batch, time, rest))], axis=-1)
     return part
   raise ValueError(f'code schedule {kind!r}: expected one of {SCHEDULES}')
+
+
+def add_step_noise(code: Array, rng: Array, dims: int, distribution: str = 'uniform') -> Array:
+  """Appends ``dims`` channels of fresh noise per step: ``[batch, time, code_dim]`` ->
+  ``[batch, time, code_dim + dims]`` (``dims=0`` returns ``code`` as is).
+
+  A code constant over time is a constant input, which drives an LSTM to a fixed point (a chord
+  held for the whole window); noise drawn anew at every step gives the generator a source of change
+  along time while the code keeps the per-example (or scheduled) identity.
+  """
+  if dims < 0:
+    raise ValueError(f'step noise dims={dims} must be >= 0')
+  if not dims:
+    return code
+  noise = sample_noise(rng, code.shape[:2] + (int(dims),), distribution, code.dtype)
+  return jnp.concatenate([code, noise], axis=-1)
 
 
 def downsample_roll(roll: Array, factor: int, time: Optional[int] = None) -> Array:
@@ -349,6 +367,19 @@ class DCRNNGenerator(nn.Module):
 # -------------------------------------------------------------------------------------- critics
 
 
+def minibatch_std(features: Array) -> Array:
+  """``[batch, ...]`` -> ``[batch, 1]``: the standard deviation of each feature over the batch,
+  averaged over the features, given to every example (Karras et al. 2018's minibatch standard
+  deviation). A batch whose examples are all alike (a collapsed generator) gets a value near 0,
+  which a critic can learn to score as fake; unlike every other critic input it mixes examples, so
+  real and fake batches must go through the critic separately.
+  """
+  f = features.reshape(features.shape[0], -1).astype(jnp.float32)
+  std = jnp.sqrt(jnp.var(f, axis=0) + 1e-8)
+  return jnp.broadcast_to(jnp.mean(std), (features.shape[0], 1)).astype(features.dtype)
+
+
+
 class CNNCritic(nn.Module):
   """The original DCRNN critic: two convolutional towers, one score per example.
 
@@ -365,6 +396,7 @@ class CNNCritic(nn.Module):
   kernel: int = 5
   dense: int = 200
   self_similarity: bool = True
+  minibatch_std: bool = False
   param_dtype: Any = jnp.float32
 
   def _tower(self, img: Array, name: str) -> Array:
@@ -386,6 +418,8 @@ class CNNCritic(nn.Module):
       sim = jnp.einsum('btp,bsp->bts', x, x) / x.shape[-1]
       feats.insert(0, self._tower(sim[..., None], 'similarity'))
     h = jnp.concatenate(feats, axis=-1)
+    if self.minibatch_std:
+      h = jnp.concatenate([h, minibatch_std(h)], axis=-1)
     h = nn.leaky_relu(nn.Dense(self.dense, param_dtype=self.param_dtype, name='dense')(h), 0.2)
     return nn.Dense(1, param_dtype=self.param_dtype, name='score')(h)[:, 0]
 
@@ -402,6 +436,7 @@ class LSTMCritic(nn.Module):
   hidden: Sequence[int] = (256,)
   readout: str = 'last'
   bidirectional: bool = False
+  minibatch_std: bool = False
   impl: str = 'custom_vjp'
   param_dtype: Any = jnp.float32
 
@@ -424,11 +459,18 @@ class LSTMCritic(nn.Module):
       last = carry[-1][0]
     score = nn.Dense(1, param_dtype=self.param_dtype, name='score')
     if self.readout == 'last':
-      return score(last)[:, 0]
-    per_step = score(ys)[..., 0]                              # [batch, time]
-    if self.readout == 'mean':
-      return per_step.mean(axis=1)
-    return nn.Dense(1, param_dtype=self.param_dtype, name='over_time')(per_step)[:, 0]
+      out = score(last)[:, 0]
+    else:
+      per_step = score(ys)[..., 0]                              # [batch, time]
+      if self.readout == 'mean':
+        out = per_step.mean(axis=1)
+      else:
+        out = nn.Dense(1, param_dtype=self.param_dtype, name='over_time')(per_step)[:, 0]
+    if self.minibatch_std:   # a learned weight on the batch spread of the hidden states
+      spread = minibatch_std(last if self.readout == 'last' else ys)
+      out = out + nn.Dense(1, use_bias=False, param_dtype=self.param_dtype,
+                           name='minibatch_std')(spread)[:, 0]
+    return out
 
 
 # ----------------------------------------------------------------------------------- factories
@@ -465,13 +507,15 @@ def make_critic(cfg) -> nn.Module:
   kind = str(cfg.kind)
   if kind == 'cnn':
     return CNNCritic(features=tuple(int(f) for f in cfg.features), kernel=int(cfg.kernel),
-                     dense=int(cfg.dense), self_similarity=bool(cfg.get('self_similarity', True)))
+                     dense=int(cfg.dense), self_similarity=bool(cfg.get('self_similarity', True)),
+                     minibatch_std=bool(cfg.get('minibatch_std', False)))
   if kind in ('lstm', 'bilstm'):
     readout = str(cfg.readout)
     if readout not in READOUTS:
       raise ValueError(f'config.model.critic.readout={readout!r}: expected one of {READOUTS}')
     return LSTMCritic(hidden=tuple(int(h) for h in cfg.hidden), readout=readout,
-                      bidirectional=kind == 'bilstm', impl=str(cfg.get('impl', 'custom_vjp')))
+                      bidirectional=kind == 'bilstm', impl=str(cfg.get('impl', 'custom_vjp')),
+                      minibatch_std=bool(cfg.get('minibatch_std', False)))
   raise ValueError(f"config.model.critic.kind={kind!r}: expected 'cnn', 'lstm' or 'bilstm'")
 
 

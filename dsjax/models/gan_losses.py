@@ -6,7 +6,8 @@ Wasserstein loss. All losses are means over the batch.
 WGAN-GP (Gulrajani et al. 2017): critic loss ``E D(fake) - E D(real) + lambda * GP`` with
 ``GP = E (||grad_x D(x_hat)||_2 - 1)^2`` at ``x_hat = eps * real + (1 - eps) * fake``; generator
 loss ``-E D(G(z))``. The input gradient is that of ``critic(x_hat).sum()``, which gives every
-example its own gradient as long as the critic mixes no examples (no batch statistics); the norm
+example its own gradient as long as the critic mixes no examples (no batch statistics; a
+minibatch-std critic adds the terms through the batch spread, as in Karras et al. 2018); the norm
 is taken over all of an example's cells ``[time, pitch]``. Differentiating the critic loss with
 respect to the critic's parameters is then a second-order derivative through the critic: through
 its ``lax.scan`` for a recurrent critic (what TensorFlow 1 could not do, log 11/12).
@@ -77,9 +78,21 @@ def gradient_penalty(critic_fn: CriticFn, x_hat: Array, target: float = 1.0
   return jnp.mean(jnp.square(norms - target)), norms
 
 
+def critic_scores(critic_fn: CriticFn, real: Array, fake: Array, separate: bool = False
+                  ) -> tuple[Array, Array]:
+  """``(D(real), D(fake))``, each ``[batch]``: one pass over the concatenated batch, or with
+  ``separate`` one pass each (needed when the critic uses batch statistics such as
+  :func:`dsjax.models.gan.minibatch_std`, which must not mix real and fake examples)."""
+  if separate:
+    return critic_fn(real), critic_fn(fake)
+  batch = real.shape[0]
+  scores = critic_fn(jnp.concatenate([real, fake], axis=0))
+  return scores[:batch], scores[batch:]
+
+
 def wgan_gp_critic_loss(critic_fn: CriticFn, real: Array, fake: Array, rng: Array, *,
-                        gp_weight: float = 10.0, per_example_epsilon: bool = True
-                        ) -> tuple[Array, dict[str, Array]]:
+                        gp_weight: float = 10.0, per_example_epsilon: bool = True,
+                        separate: bool = False) -> tuple[Array, dict[str, Array]]:
   """The WGAN-GP critic loss and its parts.
 
   Args:
@@ -89,14 +102,13 @@ def wgan_gp_critic_loss(critic_fn: CriticFn, real: Array, fake: Array, rng: Arra
     rng: key for ``eps``.
     gp_weight: lambda (10 in the paper and the original).
     per_example_epsilon: one ``eps`` per example (True) or per batch (the original).
+    separate: score real and fake in separate passes (:func:`critic_scores`).
 
   Returns:
     ``loss`` and ``{'wasserstein': E D(real) - E D(fake), 'gradient_penalty': GP (without
     lambda), 'critic_input_grad_norm': mean norm at x_hat, 'd_real', 'd_fake'}``.
   """
-  batch = real.shape[0]
-  scores = critic_fn(jnp.concatenate([real, fake], axis=0))   # one pass over both
-  d_real, d_fake = scores[:batch], scores[batch:]
+  d_real, d_fake = critic_scores(critic_fn, real, fake, separate)
   x_hat, _ = interpolate(rng, real, fake, per_example_epsilon)
   penalty, norms = gradient_penalty(critic_fn, x_hat)
   w = jnp.mean(d_real) - jnp.mean(d_fake)
@@ -106,12 +118,10 @@ def wgan_gp_critic_loss(critic_fn: CriticFn, real: Array, fake: Array, rng: Arra
                 'd_fake': jnp.mean(d_fake)}
 
 
-def nonsaturating_critic_terms(critic_fn: CriticFn, real: Array, fake: Array
-                               ) -> tuple[Array, dict[str, Array]]:
+def nonsaturating_critic_terms(critic_fn: CriticFn, real: Array, fake: Array,
+                               separate: bool = False) -> tuple[Array, dict[str, Array]]:
   """The standard GAN critic loss with the same metrics layout (mean logits of real and fake)."""
-  batch = real.shape[0]
-  scores = critic_fn(jnp.concatenate([real, fake], axis=0))
-  d_real, d_fake = scores[:batch], scores[batch:]
+  d_real, d_fake = critic_scores(critic_fn, real, fake, separate)
   return nonsaturating_critic_loss(d_real, d_fake), {
       'd_real': jnp.mean(d_real), 'd_fake': jnp.mean(d_fake),
       'd_real_prob': jnp.mean(jax.nn.sigmoid(d_real)),

@@ -4,12 +4,15 @@
 
 The three GANs of the comparison are trained on the same data (bundled Nottingham windows of 64
 eighth-note frames) for the same number of generator steps, at the budget of their ``cpu`` variant
-(``dsjax.tasks.gan.cpu_comparison``: the same widths, batch, optimiser and fake pool; only the loss
-and the critic differ). After training, each run's evaluation samples 32 pieces (one code each)
-and measures:
+(``dsjax.tasks.gan.cpu_comparison``: the same widths, batch, optimiser, fake pool, step noise and
+straight-through binarized fakes, 800 train steps; only the loss and the critic differ; about 20
+minutes for the three on one CPU core). After training, each run's evaluation samples 32 pieces
+(one code each) and measures:
 
 * diversity: mean pairwise distance between samples of different codes (the log's mode-collapse
   worry; real windows give the ``real`` row);
+* frame changes: the fraction of consecutive frames that differ (0 for a chord held for the whole
+  window, the within-sample collapse diversity does not see);
 * note density (sounding keys per frame), polyphony, silent frames;
 * pitch-class JS divergence (nats) of the samples against the real data's histogram.
 
@@ -31,7 +34,9 @@ NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
           'iwgan_lstm_cnn': 'iwgan_lstm_cnn (WGAN-GP, CNN critic)',
           'gan_lstm_cnn': 'gan_lstm_cnn (standard loss, CNN critic)'}
-COLUMNS = ('diversity', 'note_density', 'polyphony', 'silent_frames', 'pitch_class_js')
+COLUMNS = ('diversity', 'frame_changes', 'note_density', 'polyphony', 'silent_frames',
+           'pitch_class_js')
+REAL_COLUMNS = ('diversity', 'frame_changes', 'note_density', 'polyphony', 'pitch_class_js')
 
 
 def _last_eval(workdir: str) -> dict:
@@ -44,6 +49,22 @@ def _last_eval(workdir: str) -> dict:
   if not rec:
     raise RuntimeError(f'{workdir}: no evaluation record in metrics.jsonl')
   return rec
+
+
+def describe(c, budget: str = 'cpu') -> str:
+  """The table's caption: the shared settings of the runs, read from a run's config."""
+  g, gan = c.model.generator, c.gan
+  return (
+      f'Bundled {c.data.source} windows of {c.data.window} frames ({c.data.roll.step} beats); '
+      f'the `{budget}` budget of each config: LSTM generator '
+      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.get("step_noise", 0)}, '
+      f'critic batch {c.data.batch_size // (gan.n_critic if gan.critic_batches == "split" else 1)}'
+      f', pool {gan.pool_size}, Adam {c.optim.learning_rate:g} ({c.optim.b1}, {c.optim.b2}), '
+      f'fakes seen by the critic: {gan.get("binarize", "none")}; {c.sample.num} samples per run, '
+      f'threshold {c.sample.threshold}. Diversity: mean pairwise distance between samples of '
+      'different codes. Frame changes: fraction of consecutive frames that differ. JS: '
+      'pitch-class JS divergence in nats against the real data (the `real` row: a real sample of '
+      'the same size).')
 
 
 def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None = None,
@@ -69,17 +90,13 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
       ev = _last_eval(workdir)
       for col in COLUMNS:
         raw[name][col].append(float(ev.get(f'eval/{col}', ev.get(col, np.nan))))
-      for col in ('diversity', 'note_density', 'polyphony', 'pitch_class_js'):
+      for col in REAL_COLUMNS:
         key = f'real_{col}'
         real.setdefault(col, []).append(float(ev.get(f'eval/{key}', ev.get(key, np.nan))))
   g_steps = int(c.train.num_steps)
   lines = [f'# GAN comparison (log 11/12), {seeds} seed(s), {g_steps} train steps each, mean ± std',
            '',
-           'Bundled Nottingham windows of 64 eighth-note frames; the `cpu` budget of each config '
-           '(same widths, batch, Adam 3e-4 (0.5, 0.9), pool); 32 samples per run, threshold 0.5. '
-           'Diversity: mean pairwise distance between samples of different codes. JS: pitch-class '
-           'JS divergence in nats against the real data (the `real` row: a real sample of the same '
-           'size).',
+           describe(c, 'tiny' if quick else 'cpu'),
            '',
            '| GAN | ' + ' | '.join(COLUMNS) + ' | train s |',
            '|---|' + '---|' * (len(COLUMNS) + 1)]

@@ -38,9 +38,24 @@ Metrics (means over the step's critic or generator updates): ``loss`` (the criti
 ``g_grad_norm``, ``grad_norm`` (sqrt(d_grad_norm^2 + g_grad_norm^2), which the loop checks for
 NaN), ``fake_density`` / ``real_density`` (sounding keys per frame after the sample threshold).
 
+Against collapse (measured on the ``cpu`` comparison, where all three GANs without these held one
+chord for the whole window in every sample; see ``dsjax/tables/gans.py``):
+
+* ``model.generator.step_noise``: channels of fresh noise per step appended to the code image
+  (:func:`dsjax.models.gan.add_step_noise`). A code constant over time is a constant LSTM input,
+  whose fixed point is a held chord; step noise gives the generator a source of change in time.
+* ``gan.binarize='straight_through'``: the critic sees fakes through the sample threshold (on / off
+  values, :meth:`GANTask.critic_view`), the generator's gradient passes as if it were the identity.
+  Real rolls are binary, so a critic fed the generator's values in (0, 1) tells fakes by their
+  values alone, and the generator escapes by saturating its outputs, where their gradient
+  vanishes and the code stops mattering (outputs of every code alike: mode collapse).
+* ``model.critic.minibatch_std``: the critic also reads the batch's feature spread
+  (:func:`dsjax.models.gan.minibatch_std`); real and fake are then scored in separate passes.
+
 There is no likelihood, so no eval batches: at each eval the loop samples, and
 :meth:`GANTask.sample_statistics` reports diversity (mean pairwise distance between samples, each
-from its own code), note density, polyphony and the pitch-class JS divergence against real
+from its own code), frame changes (:func:`frame_change_rate`: 0 for held chords), note density,
+polyphony and the pitch-class JS divergence against real
 windows, next to the same figures for real windows (``dsjax.eval.music_stats``).
 
 Data: piano-roll windows of ``data.window`` frames (``short='skip'``: no padded windows, which a
@@ -66,12 +81,25 @@ from dsjax.train.optim import apply_gradients, make_optimizer
 
 LOSSES = ('wgan_gp', 'nonsaturating')
 CRITIC_BATCHES = ('split', 'reuse')
+BINARIZE = ('none', 'straight_through')
 REAL_REFERENCE_WINDOWS = 256
 
 
 def roll_config(config) -> roll_lib.RollConfig:
   r = config.data.roll
   return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
+
+
+def frame_change_rate(rolls) -> float:
+  """Fraction of consecutive frame pairs ``(t, t + 1)`` that differ in any key, over all rolls
+  ``[batch, time, pitch]`` (values > 0.5 are on): 0 for a chord (or silence) held for the whole
+  window, which diversity across samples does not see."""
+  r = np.asarray(rolls) > 0.5
+  if r.ndim != 3:
+    raise ValueError(f'rolls: expected [batch, time, pitch], got shape {r.shape}')
+  if r.shape[1] < 2:
+    return 0.0
+  return float(np.any(r[:, 1:] != r[:, :-1], axis=-1).mean())
 
 
 # ------------------------------------------------------------------------------ pool of fakes
@@ -131,6 +159,7 @@ class GANTask(base.Task):
     self.critic = gan_models.make_critic(config.model.critic)
     self.output = str(g.output)
     self.code_dim = int(g.code_dim)
+    self.step_noise = int(g.get('step_noise', 0))
     self.train_schedule = str(g.code_schedule)
     self.loss_kind = str(gan.loss)
     self.n_critic = int(gan.n_critic)
@@ -140,6 +169,8 @@ class GANTask(base.Task):
     self.gp_weight = float(gan.gp_weight)
     self.per_example_epsilon = str(gan.gp_epsilon) == 'per_example'
     self.unroll = bool(gan.get('unroll', True))
+    self.separate_scores = bool(config.model.critic.get('minibatch_std', False))
+    self.binarize = str(gan.get('binarize', 'none'))
     batch = int(config.data.batch_size)
     self._check_config(config, batch)
     self.critic_batch = batch // self.n_critic if self.critic_batches == 'split' else batch
@@ -161,6 +192,8 @@ class GANTask(base.Task):
     if str(gan.gp_epsilon) not in ('per_example', 'per_batch'):
       raise ValueError(f"config.gan.gp_epsilon={gan.gp_epsilon!r}: expected 'per_example' or "
                        f"'per_batch'")
+    if self.binarize not in BINARIZE:
+      raise ValueError(f'config.gan.binarize={self.binarize!r}: expected one of {BINARIZE}')
     if self.n_critic < 1 or self.g_steps < 1:
       raise ValueError(f'config.gan.n_critic={self.n_critic} and config.gan.g_steps='
                        f'{self.g_steps} must be >= 1')
@@ -172,6 +205,8 @@ class GANTask(base.Task):
                        f'one of {gan_models.SCHEDULES}')
     if self.code_dim < 1:
       raise ValueError(f'config.model.generator.code_dim={self.code_dim} must be >= 1')
+    if self.step_noise < 0:
+      raise ValueError(f'config.model.generator.step_noise={self.step_noise} must be >= 0')
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
@@ -189,7 +224,9 @@ class GANTask(base.Task):
 
   # -- codes --------------------------------------------------------------------------------
   def codes(self, rng, batch: int, length: int, schedule: str, song=None) -> jax.Array:
-    """The code image ``[batch, code_length(length), code_dim]`` for ``length`` frames.
+    """The code image ``[batch, code_length(length), code_dim + step_noise]`` for ``length``
+    frames: the scheduled code, then ``model.generator.step_noise`` channels of fresh noise per
+    code step (:func:`dsjax.models.gan.add_step_noise`; none by default).
 
     ``song [batch, length, pitch]`` in {0, 1} (for the 'song' schedule) is brought to the code
     resolution by block max (:func:`dsjax.models.gan.downsample_roll`); the 'ab' block length
@@ -202,11 +239,13 @@ class GANTask(base.Task):
       if song is None:
         raise ValueError("the 'song' code schedule needs real rolls (song=...)")
       song = gan_models.downsample_roll(song, factor, steps) if factor > 1 else song
-    return gan_models.code_schedule(
+    code = gan_models.code_schedule(
         schedule, rng, batch, steps, self.code_dim, distribution=str(g.code_distribution),
         block=max(1, int(g.ab_block) // factor), num_codes=int(g.ab_codes), song=song,
         song_drop=float(g.song_drop), song_features=str(g.song_features),
         lowest_pitch=self.lowest_pitch)
+    return gan_models.add_step_noise(code, jax.random.fold_in(rng, 0x5e9), self.step_noise,
+                                     str(g.code_distribution))
 
   def generate(self, g_params, rng, batch: int, length: int, schedule: str, song=None):
     """Generator output ``[batch, length, pitch]`` in the output scale (jittable)."""
@@ -214,9 +253,21 @@ class GANTask(base.Task):
     return self.generator.apply({'params': g_params}, code, length)
 
   # -- state and steps ----------------------------------------------------------------------
+  def critic_view(self, fake: jax.Array) -> jax.Array:
+    """What the critic sees of a generator output ``[batch, time, pitch]``: the output itself, or
+    with ``gan.binarize='straight_through'`` the binary roll of the sample threshold (on / off
+    values of the output scale) whose gradient is taken as the identity (a straight-through
+    estimator), so that the critic cannot tell fakes by their values between on and off."""
+    if self.binarize == 'none':
+      return fake
+    off = gan_models.off_value(self.output)
+    hard = jnp.where(fake > self.threshold, 1.0, off).astype(fake.dtype)
+    return fake + jax.lax.stop_gradient(hard - fake)
+
   def init(self, rng):
     k_g, k_d = jax.random.split(rng)
-    code = jnp.zeros((1, self.generator.code_length(self.window), self.code_dim), jnp.float32)
+    code = jnp.zeros((1, self.generator.code_length(self.window), self.code_dim + self.step_noise),
+                     jnp.float32)
     g_params = self.generator.init({'params': k_g}, code, self.window)['params']
     x = jnp.zeros((1, self.window, self.pitches), jnp.float32)
     d_params = self.critic.init({'params': k_d}, x)['params']
@@ -235,8 +286,9 @@ class GANTask(base.Task):
     critic_fn = self._critic_fn(d_params)
     if self.loss_kind == 'wgan_gp':
       return gan_losses.wgan_gp_critic_loss(critic_fn, real, fake, rng, gp_weight=self.gp_weight,
-                                            per_example_epsilon=self.per_example_epsilon)
-    return gan_losses.nonsaturating_critic_terms(critic_fn, real, fake)
+                                            per_example_epsilon=self.per_example_epsilon,
+                                            separate=self.separate_scores)
+    return gan_losses.nonsaturating_critic_terms(critic_fn, real, fake, self.separate_scores)
 
   def _generator_loss(self, d_fake):
     if self.loss_kind == 'wgan_gp':
@@ -271,8 +323,8 @@ class GANTask(base.Task):
       d_params, d_opt, pool, pool_next, pool_filled = carry
       real, song, key = inp
       k_code, k_pool, k_loss = jax.random.split(key, 3)
-      fake = jax.lax.stop_gradient(
-          self.generate(g_params, k_code, cb, t, schedule, song if schedule == 'song' else None))
+      fake = jax.lax.stop_gradient(self.critic_view(
+          self.generate(g_params, k_code, cb, t, schedule, song if schedule == 'song' else None)))
       if self.pool_size:
         pool, pool_next, pool_filled = fake_pool_write(pool, pool_next, pool_filled, fake)
         fake = fake_pool_sample(k_pool, pool, pool_filled, cb)
@@ -297,7 +349,7 @@ class GANTask(base.Task):
 
       def loss_fn(gp):
         fake = self.generate(gp, key, cb, t, schedule, gen_songs if schedule == 'song' else None)
-        return self._generator_loss(critic_fn(fake)), fake
+        return self._generator_loss(critic_fn(self.critic_view(fake))), fake
 
       (loss, fake), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_params)
       g_params, g_opt, gn = apply_gradients(self.g_tx, g_params, g_opt, grads)
@@ -397,12 +449,14 @@ class GANTask(base.Task):
           'note_density': music_stats.note_density(real),
           'polyphony': music_stats.polyphony(real),
           'diversity': music_stats.mean_pairwise_distance(real[:64]),
+          'frame_changes': frame_change_rate(real),
           'pitch_classes': music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
       }
     return self._real_reference[length]
 
   def sample_statistics(self, samples):
-    """Diversity, density, polyphony, silence and pitch-class JS (nats) of ``samples``, with the
+    """Diversity, density, polyphony, silence, frame changes (:func:`frame_change_rate`) and
+    pitch-class JS (nats) of ``samples``, with the
     same figures for as many fresh real windows (``real_*``; ``real_pitch_class_js`` is the
     divergence a real sample of this size has from the reference: the floor for ``pitch_class_js``).
     """
@@ -414,11 +468,13 @@ class GANTask(base.Task):
         'note_density': music_stats.note_density(samples),
         'polyphony': music_stats.polyphony(samples),
         'silent_frames': music_stats.silent_fraction(samples),
+        'frame_changes': frame_change_rate(samples),
         'pitch_class_js': music_stats.js_divergence(
             music_stats.pitch_class_histogram_of_rolls(samples, self.lowest_pitch),
             ref['pitch_classes']),
         'real_note_density': ref['note_density'],
         'real_polyphony': ref['polyphony'],
+        'real_frame_changes': ref['frame_changes'],
         'real_pitch_class_js': music_stats.js_divergence(
             music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
             ref['pitch_classes']),
@@ -437,8 +493,29 @@ class GANTask(base.Task):
 # --------------------------------------------------------------------------------- config
 
 
-def base_gan_config():
+GENERATORS = ('lstm', 'dcrnn', 'lstm_strip')
+CRITICS = ('lstm', 'cnn')
+
+
+def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str = 'wgan_gp',
+                    n_critic: int = 1, g_steps: int = 1, critic_batch: int = 32,
+                    learning_rate: float = 1e-4, critic_learning_rate: float | None = None):
   """Every key the GAN task reads, with defaults; ``configs/*.py`` GAN experiments start here.
+
+  The keyword arguments set the blocks the experiments share:
+
+  * ``generator``: ``'lstm'`` (11/14: code + time indicator -> LSTM 256 -> dense -> sigmoid),
+    ``'dcrnn'`` (11/10: GRU levels [256, 128, 128] repeated [8, 2, 1] along time -> dense -> tanh,
+    code 50, threshold 0) or ``'lstm_strip'`` (11/20: LSTM levels [64, 32] without repetition ->
+    strip deconvolution of 32 channels -> tanh);
+  * ``critic``: ``'lstm'`` (LSTM 256, linear on the last state) or ``'cnn'`` (the original two
+    towers: 32, 64, 128, 128 filters of 5x5, 200 dense units);
+  * ``loss`` ('wgan_gp' | 'nonsaturating'), ``n_critic`` and ``g_steps`` per train step; with
+    ``n_critic > 1`` each critic step has its own ``critic_batch`` real windows
+    (``critic_batches='split'``, ``data.batch_size = n_critic * critic_batch``), else every step
+    reuses the one batch of ``critic_batch``;
+  * ``learning_rate`` of the generator and ``critic_learning_rate`` (default: the same), Adam
+    betas (0.5, 0.9), no gradient clipping.
 
   Data: the bundled Nottingham (694 training tunes, median 255 frames) at eighth-note frames and 88
   keys: melody plus chords with clear repetition, long enough for 64-frame windows from 99.6% of the
@@ -469,6 +546,7 @@ def base_gan_config():
   g.time_indicator = True
   g.code_dim = 64
   g.code_distribution = 'uniform'  # U[-1, 1] | 'normal'
+  g.step_noise = 0                # fresh noise channels per step next to the code (0 = off)
   g.code_schedule = 'constant'    # training schedule: 'constant' | 'linspace' | 'song' | 'ab'
   g.ab_block = 16                 # frames per block of the 'ab' schedule
   g.ab_codes = 2                  # codes cycled by the 'ab' schedule (2: A-B-A-B)
@@ -484,6 +562,7 @@ def base_gan_config():
   d.kernel = 5
   d.dense = 200
   d.self_similarity = True
+  d.minibatch_std = False         # minibatch standard deviation feature (real, fake apart)
 
   c.gan = ml_collections.ConfigDict()
   c.gan.loss = 'wgan_gp'          # 'wgan_gp' | 'nonsaturating'
@@ -493,6 +572,7 @@ def base_gan_config():
   c.gan.g_steps = 1               # generator steps per train step (the original's G_k)
   c.gan.critic_batches = 'reuse'  # 'split': data.batch_size = n_critic x critic batch
   c.gan.pool_size = 64            # past fakes (the original: 2 x batch); 0 = off
+  c.gan.binarize = 'none'         # 'straight_through': the critic sees thresholded fakes
   c.gan.unroll = True             # unroll the critic / generator step scans (see the module doc)
 
   c.optim.name = 'adam'
@@ -511,6 +591,27 @@ def base_gan_config():
   c.sample.length = 256           # 4 x the training window, as the log generated longer pieces
   c.sample.schedule = 'constant'
   c.sample.threshold = 0.5        # in the output scale
+
+  if generator == 'dcrnn':
+    g.kind, g.cell, g.hidden, g.repeats = 'dcrnn', 'gru', (256, 128, 128), (8, 2, 1)
+    g.decision, g.output, g.code_dim = 'dense', 'tanh', 50
+    c.sample.threshold = 0.0
+  elif generator == 'lstm_strip':
+    g.kind, g.cell, g.hidden, g.repeats = 'dcrnn', 'lstm', (64, 32), (1, 1)
+    g.decision, g.strip_channels, g.output = 'strip', 32, 'tanh'
+  elif generator != 'lstm':
+    raise ValueError(f'base_gan_config: generator={generator!r}, expected one of {GENERATORS}')
+  if critic not in CRITICS:
+    raise ValueError(f'base_gan_config: critic={critic!r}, expected one of {CRITICS}')
+  d.kind = critic
+  c.gan.loss = loss
+  c.gan.n_critic = int(n_critic)
+  c.gan.g_steps = int(g_steps)
+  c.gan.critic_batches = 'split' if n_critic > 1 else 'reuse'
+  c.data.batch_size = int(critic_batch) * (int(n_critic) if n_critic > 1 else 1)
+  c.optim.learning_rate = float(learning_rate)
+  c.critic_optim.learning_rate = float(
+      learning_rate if critic_learning_rate is None else critic_learning_rate)
   return c
 
 
@@ -541,12 +642,18 @@ def tiny_gan(c):
 
 
 def cpu_comparison(c):
-  """The budget of the iwgan_lstm / iwgan_lstm_cnn / gan_lstm_cnn comparison on a shared 2-core
-  CPU (about 5 minutes each): the same smaller widths, critic batch 16, Adam 3e-4 with betas
-  (0.5, 0.9) for both networks, a pool of 2 x 16 fakes and 250 generator steps for all three; only
-  the loss and the critic (and with them the critic steps per generator step) differ."""
+  """The budget of the iwgan_lstm / iwgan_lstm_cnn / gan_lstm_cnn comparison on one CPU core
+  (about 20 minutes for the three): the same smaller widths, critic batch 16, Adam 3e-4 with betas
+  (0.5, 0.9) for both networks, a pool of 2 x 16 fakes, 32 channels of step noise next to the
+  32-dim code, straight-through binarized fakes for the critic, and 800 train steps for all three;
+  only the loss and the critic (and with them the critic steps per generator step) differ.
+
+  Without step noise and binarization (``step_noise=0``, ``binarize='none'``) all three held one
+  chord for the whole window in every sample (diversity < 0.002 against 0.069 for real windows).
+  """
   c.model.generator.hidden = (128,)
   c.model.generator.code_dim = 32
+  c.model.generator.step_noise = 32
   c.model.critic.hidden = (128,)
   c.model.critic.features = (4, 8, 16, 16)
   c.model.critic.kernel = 3
@@ -554,12 +661,13 @@ def cpu_comparison(c):
   split = c.gan.critic_batches == 'split'
   c.data.batch_size = 16 * (int(c.gan.n_critic) if split else 1)
   c.gan.pool_size = 32
+  c.gan.binarize = 'straight_through'
   c.optim.learning_rate = 3e-4
   c.critic_optim.learning_rate = 3e-4
-  c.train.num_steps = 250
+  c.train.num_steps = 800
   c.train.log_every = 10
-  c.train.eval_every = 125
-  c.train.checkpoint_every = 125
+  c.train.eval_every = 400
+  c.train.checkpoint_every = 400
   c.sample.num = 32
   c.sample.length = 64
   return c

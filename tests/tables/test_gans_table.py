@@ -31,5 +31,11 @@ def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   for col in gans.COLUMNS:
     assert raw['results']['gan_lstm_cnn'][col] == [last[col]]
   row = next(l for l in md.splitlines() if l.startswith('| gan_lstm_cnn'))
-  assert f"| {last['diversity']:.4f} | {last['note_density']:.4f} |" in row
-  assert f"| real data | {last['real_diversity']:.4f} |" in md
+  assert (f"| {last['diversity']:.4f} | {last['frame_changes']:.4f} | "
+          f"{last['note_density']:.4f} |") in row
+  assert (f"| real data | {last['real_diversity']:.4f} | {last['real_frame_changes']:.4f} | "
+          f"{last['real_note_density']:.4f} |") in md
+  # the caption reads the runs' settings
+  c = load_config('gan_lstm_cnn', 'tiny')
+  assert gans.describe(c, 'tiny') in md
+  assert f'step noise {c.model.generator.step_noise}' in md and 'critic: none' in md
