@@ -7,20 +7,23 @@ fakes. (The 11/01 Keras model had a one-tower strided CNN; the two-tower critic 
 later script used, so the comparison with ``iwgan_lstm_cnn`` changes only the loss.)
 
   python -m launch.train --config=configs/gan_lstm_cnn.py --workdir=/tmp/gan_lstm_cnn
+  python -m launch.train --config=configs/gan_lstm_cnn.py:original ...  # no step noise, soft fakes (collapses)
   python -m launch.train --config=configs/gan_lstm_cnn.py:cpu ...   # the small CPU comparison
 """
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, cpu_comparison, tiny_gan
+from dsjax.tasks.gan import against_collapse, base_gan_config, cpu_comparison, tiny_gan
 from dsjax.train.config_base import parse_variant
 
-VARIANTS = ('tiny', 'cpu')
+VARIANTS = ('tiny', 'cpu', 'original')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
   c = base_gan_config('lstm', 'cnn', loss='nonsaturating', learning_rate=2e-4)
+  if 'original' not in variant:   # the log's setting: no step noise, soft fakes
+    against_collapse(c)
   if 'cpu' in variant:
     cpu_comparison(c)
   if 'tiny' in variant:

@@ -8,6 +8,7 @@ linear -> sigmoid; critic LSTM 256 -> linear on the last state; Adam 1e-4, betas
 5 critic steps (each on its own 32 real windows) per generator step.
 
   python -m launch.train --config=configs/iwgan_lstm.py --workdir=/tmp/iwgan_lstm
+  python -m launch.train --config=configs/iwgan_lstm.py:original ...  # no step noise, soft fakes (collapses)
   python -m launch.train --config=configs/iwgan_lstm.py:bilstm ...   # bidirectional critic
   python -m launch.train --config=configs/iwgan_lstm.py:tanh ...     # {-1, +1} rolls, tanh output
   python -m launch.train --config=configs/iwgan_lstm.py:cpu ...      # the small CPU comparison
@@ -16,10 +17,10 @@ linear -> sigmoid; critic LSTM 256 -> linear on the last state; Adam 1e-4, betas
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, cpu_comparison, tiny_gan
+from dsjax.tasks.gan import against_collapse, base_gan_config, cpu_comparison, tiny_gan
 from dsjax.train.config_base import parse_variant
 
-VARIANTS = ('tiny', 'cpu', 'bilstm', 'mean', 'tanh')
+VARIANTS = ('tiny', 'cpu', 'bilstm', 'mean', 'tanh', 'original')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -33,6 +34,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if 'tanh' in variant:
     c.model.generator.output = 'tanh'
     c.sample.threshold = 0.0
+  if 'original' not in variant:   # the log's setting: no step noise, soft fakes
+    against_collapse(c)
   if 'cpu' in variant:
     cpu_comparison(c)
   if 'tiny' in variant:

@@ -6,20 +6,23 @@ score. Same generator, data, optimiser and critic schedule as ``iwgan_lstm``, so
 only in the critic.
 
   python -m launch.train --config=configs/iwgan_lstm_cnn.py --workdir=/tmp/iwgan_lstm_cnn
+  python -m launch.train --config=configs/iwgan_lstm_cnn.py:original ...  # no step noise, soft fakes (collapses)
   python -m launch.train --config=configs/iwgan_lstm_cnn.py:cpu ...   # the small CPU comparison
 """
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, cpu_comparison, tiny_gan
+from dsjax.tasks.gan import against_collapse, base_gan_config, cpu_comparison, tiny_gan
 from dsjax.train.config_base import parse_variant
 
-VARIANTS = ('tiny', 'cpu')
+VARIANTS = ('tiny', 'cpu', 'original')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = parse_variant(arg, VARIANTS)
   c = base_gan_config('lstm', 'cnn', loss='wgan_gp', n_critic=5)
+  if 'original' not in variant:   # the log's setting: no step noise, soft fakes
+    against_collapse(c)
   if 'cpu' in variant:
     cpu_comparison(c)
   if 'tiny' in variant:

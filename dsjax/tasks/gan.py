@@ -641,19 +641,29 @@ def tiny_gan(c):
   return c
 
 
+def against_collapse(c, step_noise: int = 32):
+  """The two settings that stopped the LSTM-generator GANs from collapsing (module docstring):
+  ``step_noise`` channels of fresh noise per step next to the code, and straight-through binarized
+  fakes for the critic. The LSTM-generator configs use them unless their ``original`` variant asks
+  for the log's setting (a code constant over time, the critic fed the generator's values)."""
+  c.model.generator.step_noise = int(step_noise)
+  c.gan.binarize = 'straight_through'
+  return c
+
+
 def cpu_comparison(c):
   """The budget of the iwgan_lstm / iwgan_lstm_cnn / gan_lstm_cnn comparison on one CPU core
   (about 20 minutes for the three): the same smaller widths, critic batch 16, Adam 3e-4 with betas
-  (0.5, 0.9) for both networks, a pool of 2 x 16 fakes, 32 channels of step noise next to the
-  32-dim code, straight-through binarized fakes for the critic, and 800 train steps for all three;
-  only the loss and the critic (and with them the critic steps per generator step) differ.
+  (0.5, 0.9) for both networks, a pool of 2 x 16 fakes, a 32-dim code and 800 train steps for all
+  three; only the loss and the critic (and with them the critic steps per generator step) differ.
+  The configs add :func:`against_collapse` (32 channels of step noise, straight-through fakes)
+  unless asked for ``:cpu,original``.
 
   Without step noise and binarization (``step_noise=0``, ``binarize='none'``) all three held one
   chord for the whole window in every sample (diversity < 0.002 against 0.069 for real windows).
   """
   c.model.generator.hidden = (128,)
   c.model.generator.code_dim = 32
-  c.model.generator.step_noise = 32
   c.model.critic.hidden = (128,)
   c.model.critic.features = (4, 8, 16, 16)
   c.model.critic.kernel = 3
@@ -661,7 +671,6 @@ def cpu_comparison(c):
   split = c.gan.critic_batches == 'split'
   c.data.batch_size = 16 * (int(c.gan.n_critic) if split else 1)
   c.gan.pool_size = 32
-  c.gan.binarize = 'straight_through'
   c.optim.learning_rate = 3e-4
   c.critic_optim.learning_rate = 3e-4
   c.train.num_steps = 800

@@ -38,4 +38,5 @@ def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   # the caption reads the runs' settings
   c = load_config('gan_lstm_cnn', 'tiny')
   assert gans.describe(c, 'tiny') in md
-  assert f'step noise {c.model.generator.step_noise}' in md and 'critic: none' in md
+  assert f'step noise {c.model.generator.step_noise}' in md
+  assert f'critic: {c.gan.binarize}' in md and c.gan.binarize == 'straight_through'
