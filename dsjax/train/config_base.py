@@ -63,3 +63,16 @@ def parse_variant(arg: str | None, known: tuple[str, ...]) -> set[str]:
   if unknown:
     raise ValueError(f'unknown config variant(s) {sorted(unknown)}; known: {list(known)}')
   return words
+
+
+def override(config: ml_collections.ConfigDict, values: dict) -> ml_collections.ConfigDict:
+  """Sets dotted keys in place (``{'model.hidden': (8,), 'train.num_steps': 4}``), as
+  ``--config.KEY=VALUE`` does on the command line, and returns ``config``. An unknown key raises
+  the locked config's error, which names it."""
+  for key, value in values.items():
+    node = config
+    *path, last = key.split('.')
+    for part in path:
+      node = node[part]
+    node[last] = value
+  return config

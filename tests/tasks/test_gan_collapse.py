@@ -11,6 +11,7 @@ import pytest
 from dsjax.models import gan as G
 from dsjax.models import gan_losses as L
 from dsjax.tasks import gan as T
+from dsjax.train.config_base import override
 
 
 def _task(**overrides):
@@ -25,13 +26,7 @@ def _task(**overrides):
   c.gan.pool_size = 0
   c.gan.unroll = False
   c.train.num_steps = 10
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return T.GANTask(c)
+  return T.GANTask(override(c, overrides))
 
 
 # ------------------------------------------------------------------------------- step noise

@@ -14,6 +14,7 @@ import pytest
 from dsjax.models.language_models import EventLM
 from dsjax.models.seqgan import CNNDiscriminator, LSTMDiscriminator
 from dsjax.tasks import seqgan
+from dsjax.train.config_base import override
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOCAB = 7
@@ -222,13 +223,7 @@ def _config(**overrides):
   c.seqgan.d_pretrain_steps = 2
   c.seqgan.d_steps = 1
   c.train.num_steps = 7
-  for k, v in overrides.items():
-    node = c
-    *path, last = k.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return c
+  return override(c, overrides)
 
 
 def _same(a, b):
