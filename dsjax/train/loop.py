@@ -167,16 +167,34 @@ def _mean_metrics(history: list[dict[str, np.ndarray]]) -> dict[str, float]:
   return {k: float(np.mean([h[k] for h in history])) for k in keys}
 
 
+def _stop_non_finite(what: str, last_good: int | None, ckpt_dir: str):
+  where = (f'the last good checkpoint is step {last_good} in {ckpt_dir}'
+           if last_good is not None else 'no checkpoint was written yet')
+  raise NonFiniteLossError(
+      f'{what}; stopping. {where}; resume from it with a lower learning rate or gradient clipping '
+      f'(--config.optim.learning_rate, --config.optim.grad_clip_norm).')
+
+
 def _check_finite(history, first_step: int, last_good: int | None, ckpt_dir: str):
   for i, m in enumerate(history):
     for k in ('loss', 'grad_norm'):
       if k in m and not np.all(np.isfinite(m[k])):
-        where = (f'the last good checkpoint is step {last_good} in {ckpt_dir}'
-                 if last_good is not None else 'no checkpoint was written yet')
-        raise NonFiniteLossError(
-            f'{k} became {float(m[k])} at step {first_step + i}; stopping. {where}; '
-            f'resume from it with a lower learning rate or gradient clipping '
-            f'(--config.optim.learning_rate, --config.optim.grad_clip_norm).')
+        _stop_non_finite(f'{k} became {float(m[k])} at step {first_step + i}', last_good, ckpt_dir)
+
+
+@jax.jit
+def _all_finite(state) -> jax.Array:
+  """Whether every floating-point leaf of the train state is finite (a scalar bool)."""
+  leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
+def _check_state_finite(state, step: int, last_good: int | None, ckpt_dir: str):
+  """Refuses to checkpoint a state whose parameters or optimiser moments overflowed (an update can
+  do that even when the loss and gradient of its step were finite)."""
+  if not bool(_all_finite(state)):
+    _stop_non_finite(f'the train state became non-finite at step {step} (not saved)', last_good,
+                     ckpt_dir)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
@@ -276,6 +294,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           history, t_last, step_last = [], now, step
         if step % int(tcfg.checkpoint_every) == 0 or step == num_steps or sigterm.raised:
           flush_pending(step)
+          _check_state_finite(state, step, last_good, ckpt_dir)
           checkpointer.save(step, state, meta(step), force=True)
           last_good = step
         if eval_every > 0 and (step % eval_every == 0 or step == num_steps):

@@ -171,6 +171,21 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_pa
   assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state['params']))
 
 
+def test_overflowed_state_is_never_checkpointed(tmp_path):
+  """An infinite learning rate makes the parameters non-finite in the first update, whose loss and
+  gradient were finite: the run stops before saving that state, and no checkpoint exists."""
+  from dsjax.train.loop import NonFiniteLossError, train_and_evaluate
+  config = load_config('pianoroll_lstm', **{
+      'optim.learning_rate': float('inf'), 'optim.grad_clip_norm': 0.0,
+      'optim.schedule': 'constant', 'train.num_steps': 5, 'train.checkpoint_every': 1,
+      'train.log_every': 1, 'train.eval_every': 0, 'sample.num': 0})
+  workdir = str(tmp_path / 'run')
+  with pytest.raises(NonFiniteLossError, match='state became non-finite at step 1 .not saved.'):
+    train_and_evaluate(config, workdir)
+  ckpts = os.path.join(workdir, 'checkpoints')
+  assert not os.path.isdir(ckpts) or not [d for d in os.listdir(ckpts) if d.isdigit()]
+
+
 def test_config_typo_fails_with_suggestion(tmp_path):
   p = run_train(['--config=configs/pianoroll_lstm.py:tiny', f'--workdir={tmp_path}',
                  '--config.model.hiden=(8,)'])
