@@ -379,7 +379,6 @@ def minibatch_std(features: Array) -> Array:
   return jnp.broadcast_to(jnp.mean(std), (features.shape[0], 1)).astype(features.dtype)
 
 
-
 class CNNCritic(nn.Module):
   """The original DCRNN critic: two convolutional towers, one score per example.
 
