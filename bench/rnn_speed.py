@@ -39,6 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+if __name__ == '__main__':  # huge pages for XLA's buffers, as the launchers (DSJAX_HUGE_PAGES=0: off)
+  from dsjax import runtime
+  runtime.reexec_with_huge_pages()
+
 
 def _parse_args(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -377,7 +381,8 @@ def main(args):
   timer = Timer(load_benchutil(args.benchutil))
   place = Placement(args.devices)
   res = {'framework': 'jax', 'version': jax.__version__, 'devices': args.devices,
-         'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', '')}
+         'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+         'glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
   peak = args.peak_gflops
   if 'w1' in args.todo and peak is None:
     peak = matmul_peak_gflops()

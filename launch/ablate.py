@@ -13,6 +13,8 @@ import warnings
 
 from absl import app, flags, logging
 
+from dsjax import runtime
+
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
 _TABLE = flags.DEFINE_string('table', None, 'Which table (dsjax.tables.TABLES).')
@@ -38,5 +40,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
   flags.mark_flags_as_required(['table'])
   app.run(main)

@@ -17,6 +17,8 @@ import warnings
 
 from absl import app, flags, logging
 
+from dsjax import runtime
+
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder of a skipgram run.')
@@ -115,5 +117,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
   flags.mark_flag_as_required('workdir')
   app.run(main)

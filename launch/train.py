@@ -16,6 +16,8 @@ import warnings
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from dsjax import runtime
+
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file[:variant].',
@@ -63,5 +65,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
   flags.mark_flags_as_required(['config'])
   app.run(main)
