@@ -10,7 +10,9 @@ Run it next to the PyTorch peer in the same sitting, twice:
   23.2 MFLOP per token, as ``peak.py``), compile time.
 - W2: WGAN-GP on piano rolls ``[32, 64, 128]``: LSTM-256 generator fed noise(64) + t/T, LSTM-256
   critic on the last state; critic step with the gradient penalty (second order through the LSTM)
-  and generator step, Adam 1e-4 (0.5, 0.9). Milliseconds per step.
+  and generator step, Adam 1e-4 (0.5, 0.9). Milliseconds per step. The losses are the project's
+  (``dsjax.models.gan_losses.wgan_gp_critic_loss``, as ``dsjax.tasks.gan`` trains): real and fake
+  scored in one critic pass over the joined batch (``--w2-separate``: two passes, as the peer).
 - W3: sampling 16 x 1024 events from the W1 model, temperature 1, each sampled event fed back; one
   jitted ``lax.scan`` over the project's sampler step (``event_lm_stepper``: the embedding folded
   into the first layer's input kernel, a ``[vocab, 4H]`` table; later layers' kernels stacked),
@@ -54,6 +56,8 @@ def _parse_args(argv=None):
                   help='LSTM implementation for W1 and the generator')
   ap.add_argument('--critic-impl', default='custom_vjp', choices=('custom_vjp', 'autodiff'))
   ap.add_argument('--w2-unroll', type=int, default=1, help='W2: lax.scan unroll of both LSTMs')
+  ap.add_argument('--w2-separate', action='store_true',
+                  help='W2: score real and fake in two critic passes (default: one joined pass)')
   ap.add_argument('--no-fold-embedding', action='store_true',
                   help='W1: embed the tokens, then project (instead of the folded table)')
   ap.add_argument('--w3-module', action='store_true',
@@ -85,6 +89,7 @@ import optax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from dsjax import sampling  # noqa: E402
+from dsjax.models import gan_losses  # noqa: E402
 from dsjax.models.language_models import event_lm_stepper  # noqa: E402
 from dsjax.nn import recurrent as rnn  # noqa: E402
 
@@ -304,7 +309,7 @@ class Critic(nn.Module):
     return nn.Dense(1)(h)[:, 0]
 
 
-def w2(timer, place, steps, critic_impl, gen_impl, unroll=1):
+def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
   G, D = Generator(gen_impl, unroll), Critic(critic_impl, unroll)
   k = jax.random.split(jax.random.key(4), 4)
   real = jax.device_put((jax.random.uniform(k[0], (GB, GT, P)) < 0.1).astype(jnp.float32),
@@ -320,11 +325,12 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1):
   def critic(dp, x):
     return D.apply({'params': dp}, x)
 
-  def critic_loss(dp, real, fake, eps):
-    interp = eps[:, None, None] * real + (1 - eps[:, None, None]) * fake
-    g = jax.grad(lambda x: critic(dp, x).sum())(interp)  # per-example input gradients
-    gp = jnp.mean((jnp.sqrt(jnp.sum(g.reshape(GB, -1) ** 2, axis=1)) - 1) ** 2)
-    return critic(dp, fake).mean() - critic(dp, real).mean() + 10 * gp
+  def critic_loss(dp, real, fake, rng):
+    # The project's WGAN-GP loss (dsjax.models.gan_losses, as dsjax.tasks.gan uses it): real and
+    # fake scored in one pass over the joined batch unless ``separate``; eps per example.
+    loss, _ = gan_losses.wgan_gp_critic_loss(lambda x: critic(dp, x), real, fake, rng,
+                                             gp_weight=10.0, separate=separate)
+    return loss
 
   @functools.partial(jax.jit, donate_argnums=(0,),
                      out_shardings=(place.replicated, place.replicated))
@@ -332,8 +338,7 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1):
     kz, ke = jax.random.split(jax.random.fold_in(key, state['step']))
     z = place.constrain(jax.random.normal(kz, (GB, GT, Z)))
     fake = jax.lax.stop_gradient(G.apply({'params': state['g']}, z))
-    eps = place.constrain(jax.random.uniform(ke, (GB,)))
-    loss, grads = jax.value_and_grad(critic_loss)(state['d'], real, fake, eps)
+    loss, grads = jax.value_and_grad(critic_loss)(state['d'], real, fake, ke)
     updates, d_opt = tx.update(grads, state['d_opt'], state['d'])
     return dict(state, d=optax.apply_updates(state['d'], updates), d_opt=d_opt,
                 step=state['step'] + 1), loss
@@ -344,7 +349,8 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1):
     z = place.constrain(
         jax.random.normal(jax.random.fold_in(key, state['step'] + 10 ** 6), (GB, GT, Z)))
     loss, grads = jax.value_and_grad(
-        lambda gp: -critic(state['d'], G.apply({'params': gp}, z)).mean())(state['g'])
+        lambda gp: gan_losses.wasserstein_generator_loss(
+            critic(state['d'], G.apply({'params': gp}, z))))(state['g'])
     updates, g_opt = tx.update(grads, state['g_opt'], state['g'])
     return dict(state, g=optax.apply_updates(state['g'], updates), g_opt=g_opt,
                 step=state['step'] + 1), loss
@@ -396,7 +402,8 @@ def main(args):
           f"foreign {r['foreign_cores']})", flush=True)
     res['w1'] = r
   if 'w2' in args.todo:
-    r = w2(timer, place, args.w2_steps, args.critic_impl, args.impl, args.w2_unroll)
+    r = w2(timer, place, args.w2_steps, args.critic_impl, args.impl, args.w2_unroll,
+           args.w2_separate)
     c, g = r['critic'], r['gen']
     print(f"[jax] W2: critic {r['critic_ms']:.1f} ms/step (min {c['min_s'] * 1e3:.1f}, max "
           f"{c['max_s'] * 1e3:.1f}), gen {r['gen_ms']:.1f} ms/step (min {g['min_s'] * 1e3:.1f}, "
