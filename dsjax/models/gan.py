@@ -149,19 +149,31 @@ def code_schedule(kind: str, rng: Array, batch: int, time: int, code_dim: int, *
   raise ValueError(f'code schedule {kind!r}: expected one of {SCHEDULES}')
 
 
-def add_step_noise(code: Array, rng: Array, dims: int, distribution: str = 'uniform') -> Array:
+def add_step_noise(code: Array, rng: Array, dims: int, distribution: str = 'uniform',
+                   hold: int = 1) -> Array:
   """Appends ``dims`` channels of fresh noise per step: ``[batch, time, code_dim]`` ->
   ``[batch, time, code_dim + dims]`` (``dims=0`` returns ``code`` as is).
 
   A code constant over time is a constant input, which drives an LSTM to a fixed point (a chord
   held for the whole window); noise drawn anew at every step gives the generator a source of change
-  along time while the code keeps the per-example (or scheduled) identity.
+  along time while the code keeps the per-example (or scheduled) identity. With ``hold > 1`` each
+  draw is held for ``hold`` steps (piecewise-constant noise, blocks aligned to step 0): a slower
+  source of change, against outputs that flicker from frame to frame. ``hold=1`` draws the same
+  values as before the option existed.
   """
   if dims < 0:
     raise ValueError(f'step noise dims={dims} must be >= 0')
+  if hold < 1:
+    raise ValueError(f'step noise hold={hold} must be >= 1')
   if not dims:
     return code
-  noise = sample_noise(rng, code.shape[:2] + (int(dims),), distribution, code.dtype)
+  batch, time = code.shape[:2]
+  if hold == 1:
+    noise = sample_noise(rng, (batch, time, int(dims)), distribution, code.dtype)
+  else:
+    blocks = -(-time // hold)
+    noise = sample_noise(rng, (batch, blocks, int(dims)), distribution, code.dtype)
+    noise = jnp.repeat(noise, hold, axis=1)[:, :time]
   return jnp.concatenate([code, noise], axis=-1)
 
 

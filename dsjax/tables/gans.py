@@ -57,7 +57,8 @@ def describe(c, budget: str = 'cpu') -> str:
   return (
       f'Bundled {c.data.source} windows of {c.data.window} frames ({c.data.roll.step} beats); '
       f'the `{budget}` budget of each config: LSTM generator '
-      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.get("step_noise", 0)}, '
+      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.get("step_noise", 0)} (each draw held '
+      f'{g.get("step_noise_hold", 1)} steps), '
       f'critic batch {c.data.batch_size // (gan.n_critic if gan.critic_batches == "split" else 1)}'
       f', pool {gan.pool_size}, Adam {c.optim.learning_rate:g} ({c.optim.b1}, {c.optim.b2}), '
       f'fakes seen by the critic: {gan.get("binarize", "none")}; {c.sample.num} samples per run, '

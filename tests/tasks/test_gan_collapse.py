@@ -47,6 +47,32 @@ def test_add_step_noise_appends_fresh_noise_per_step():
     G.add_step_noise(code, jax.random.key(0), -1)
 
 
+
+def test_held_step_noise_is_constant_within_blocks_and_new_across_them():
+  code = jnp.zeros((2, 7, 3))
+  out = np.asarray(G.add_step_noise(code, jax.random.key(0), 4, hold=3))
+  assert out.shape == (2, 7, 7)
+  noise = out[..., 3:]
+  for start in (0, 3, 6):                                             # blocks [0,3) [3,6) [6,7)
+    block = noise[:, start:start + 3]
+    np.testing.assert_array_equal(block, np.broadcast_to(block[:, :1], block.shape))
+  assert np.all(noise[:, 3] != noise[:, 2]) and np.all(noise[:, 6] != noise[:, 5])
+  # hold=1 is the per-step draw, unchanged.
+  np.testing.assert_array_equal(G.add_step_noise(code, jax.random.key(0), 4, hold=1),
+                                G.add_step_noise(code, jax.random.key(0), 4))
+  with pytest.raises(ValueError, match='hold'):
+    G.add_step_noise(code, jax.random.key(0), 4, hold=0)
+
+
+def test_task_codes_hold_the_step_noise_as_configured():
+  task = _task(**{'model.generator.step_noise': 4, 'model.generator.step_noise_hold': 2})
+  noise = np.asarray(task.codes(jax.random.key(1), 2, 8, 'constant'))[..., 3:]
+  np.testing.assert_array_equal(noise[:, 0::2], noise[:, 1::2])       # pairs of equal steps
+  assert np.all(noise[:, 2::2] != noise[:, 1:-1:2])                   # a new draw per pair
+  with pytest.raises(ValueError, match='step_noise_hold'):
+    _task(**{'model.generator.step_noise_hold': 0})
+
+
 def test_step_noise_reaches_the_generator_and_changes_frames():
   task = _task(**{'model.generator.step_noise': 4})
   state = task.init(jax.random.key(0))
@@ -197,6 +223,7 @@ def test_comparison_settings_train_end_to_end(tmp_path):
   name = 'gan_lstm_cnn'   # the WGAN-GP path with binarized fakes: the train-step test below
   c = load_config(name, 'cpu,tiny')
   assert c.model.generator.step_noise == 32 and c.gan.binarize == 'straight_through'
+  assert c.model.generator.step_noise_hold == 4
   workdir = str(tmp_path / name)
   final = train_and_evaluate(c, workdir)
   assert final['step'] == c.train.num_steps
