@@ -58,7 +58,7 @@ def reexec_with_huge_pages(argv: Optional[Sequence[str]] = None) -> None:
   ``execv`` keeps the process id, so launchers and process managers see the same process).
   ``argv`` defaults to ``sys.orig_argv`` (the interpreter's own command line, ``-m`` included).
   """
-  if not sys.platform.startswith('linux'):
+  if not sys.platform.startswith('linux') or not sys.executable:
     return
   env = huge_pages_env(os.environ, mode=thp_mode(), libc=platform.libc_ver()[0])
   if env is None:

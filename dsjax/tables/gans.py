@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 
@@ -37,6 +36,20 @@ LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
 COLUMNS = ('diversity', 'frame_changes', 'note_density', 'polyphony', 'silent_frames',
            'pitch_class_js')
 REAL_COLUMNS = ('diversity', 'frame_changes', 'note_density', 'polyphony', 'pitch_class_js')
+
+
+def _train_seconds(workdir: str) -> float:
+  """The training loop's wall time, from its logged rates: the sum over train records of the
+  steps since the previous record over ``steps_per_s``. Read from the run's own log, so it is the
+  same for a run trained here, resumed, or trained by ``launch.train`` (in parallel) before."""
+  total, last = 0.0, 0
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    for line in f:
+      r = json.loads(line)
+      if r.get('split') == 'train' and r.get('steps_per_s'):
+        total += (int(r['step']) - last) / float(r['steps_per_s'])
+        last = int(r['step'])
+  return total
 
 
 def _last_eval(workdir: str) -> dict:
@@ -65,7 +78,7 @@ def describe(c, budget: str = 'cpu') -> str:
       f'threshold {c.sample.threshold}. Diversity: mean pairwise distance between samples of '
       'different codes. Frame changes: fraction of consecutive frames that differ. JS: '
       'pitch-class JS divergence in nats against the real data (the `real` row: a real sample of '
-      'the same size).')
+      'the same size). Train s: wall time of the training loop per run, from its logged steps/s.')
 
 
 def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None = None,
@@ -85,9 +98,8 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
       c.train.eval_every = int(c.train.num_steps)   # one evaluation, at the end
       c.train.quiet = True
       workdir = os.path.join(out_dir, name, f'seed_{seed}')
-      t0 = time.time()
       train_and_evaluate(c, workdir)
-      times[name].append(time.time() - t0)
+      times[name].append(_train_seconds(workdir))
       ev = _last_eval(workdir)
       for col in COLUMNS:
         raw[name][col].append(float(ev.get(f'eval/{col}', ev.get(col, np.nan))))

@@ -40,3 +40,12 @@ def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   assert gans.describe(c, 'tiny') in md
   assert f'step noise {c.model.generator.step_noise}' in md
   assert f'critic: {c.gan.binarize}' in md and c.gan.binarize == 'straight_through'
+
+
+def test_train_seconds_come_from_the_runs_logged_rates(tmp_path):
+  records = [{'step': 10, 'split': 'train', 'steps_per_s': 2.0},
+             {'step': 10, 'split': 'eval', 'diversity': 0.1},
+             {'step': 20, 'split': 'train', 'steps_per_s': 1.0},
+             {'step': 25, 'split': 'train', 'steps_per_s': 0.5}]
+  (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+  assert gans._train_seconds(str(tmp_path)) == pytest.approx(10 / 2 + 10 / 1 + 5 / 0.5)
