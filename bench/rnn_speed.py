@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-if __name__ == '__main__':  # huge pages for XLA's buffers, as the launchers (DSJAX_HUGE_PAGES=0: off)
+if __name__ == '__main__':  # huge pages for XLA's buffers, as the launchers (dsjax/runtime.py)
   from dsjax import runtime
   runtime.reexec_with_huge_pages()
 

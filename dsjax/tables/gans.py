@@ -5,9 +5,10 @@
 The three GANs of the comparison are trained on the same data (bundled Nottingham windows of 64
 eighth-note frames) for the same number of generator steps, at the budget of their ``cpu`` variant
 (``dsjax.tasks.gan.cpu_comparison``: the same widths, batch, optimiser, fake pool and 800 train
-steps, plus the configs' ``against_collapse`` settings: step noise and straight-through binarized
-fakes; only the loss and the critic differ; about 20 minutes for the three on one CPU core). After training, each run's evaluation samples 32 pieces
-(one code each) and measures:
+steps, plus the configs' ``against_collapse`` settings: step noise held 4 steps and
+straight-through binarized fakes; only the loss and the critic differ; about 17 minutes for the
+three on one CPU core). After training, each run's evaluation samples 32 pieces (one code each)
+and measures:
 
 * diversity: mean pairwise distance between samples of different codes (the log's mode-collapse
   worry; real windows give the ``real`` row);

@@ -222,9 +222,10 @@ def roll_lm_config(head: str = 'sigmoid', variant: frozenset[str] | set[str] = f
   (``configs/pianoroll_lstm.py``, ``pianoroll_nade.py``, ``pianoroll_pitchrnn.py``).
 
   ``head='sigmoid'``: the factorised baseline (no augmentation, input dropout, weight drop 0.5 on
-  the recurrent kernel, 128-frame windows, 3000 steps). An autoregressive ``head`` ('nade' or 'pitch_rnn'): train-only transposition (+-3
-  semitones), the pitch-relative context and the output bias started at the key frequencies,
-  64-frame windows, 700 steps. ``variant`` holds 'jsb' (default), 'nottingham' and/or 'tiny'.
+  the recurrent kernel, 128-frame windows, 3000 steps). An autoregressive ``head`` ('nade' or
+  'pitch_rnn'): train-only transposition (+-3 semitones), the pitch-relative context and the
+  output bias started at the key frequencies, 64-frame windows, 700 steps. ``variant`` holds
+  'jsb' (default), 'nottingham' and/or 'tiny'.
   """
   import ml_collections
   from dsjax.train.config_base import base_config
