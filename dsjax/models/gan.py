@@ -168,12 +168,9 @@ def add_step_noise(code: Array, rng: Array, dims: int, distribution: str = 'unif
   if not dims:
     return code
   batch, time = code.shape[:2]
-  if hold == 1:
-    noise = sample_noise(rng, (batch, time, int(dims)), distribution, code.dtype)
-  else:
-    blocks = -(-time // hold)
-    noise = sample_noise(rng, (batch, blocks, int(dims)), distribution, code.dtype)
-    noise = jnp.repeat(noise, hold, axis=1)[:, :time]
+  blocks = -(-time // hold)   # hold=1: one block per step, the plain per-step draw
+  noise = sample_noise(rng, (batch, blocks, int(dims)), distribution, code.dtype)
+  noise = jnp.repeat(noise, hold, axis=1)[:, :time]
   return jnp.concatenate([code, noise], axis=-1)
 
 
