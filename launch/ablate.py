@@ -22,6 +22,9 @@ _OUT = flags.DEFINE_string('out', None, 'Output folder (default: runs/ablate-TAB
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Number of seeds per row.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny models and few steps (a smoke run).')
 _STEPS = flags.DEFINE_integer('steps', None, 'Override the number of training steps.')
+_DATASETS = flags.DEFINE_list(
+    'datasets', None, 'polyphonic only: train these datasets (jsb, nottingham); finished runs of '
+    'the others in --out stay in the table.')
 
 
 def main(argv):
@@ -35,7 +38,12 @@ def main(argv):
       'runs', f'ablate-{_TABLE.value}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}')
   os.makedirs(out, exist_ok=True)
   print(f'out: {os.path.abspath(out)}', flush=True)
-  table = run(out, seeds=_SEEDS.value, quick=_QUICK.value, steps=_STEPS.value)
+  kwargs = {}
+  if _DATASETS.value:
+    if _TABLE.value != 'polyphonic':
+      raise app.UsageError(f'--datasets applies to --table=polyphonic, not {_TABLE.value!r}')
+    kwargs['datasets'] = tuple(_DATASETS.value)
+  table = run(out, seeds=_SEEDS.value, quick=_QUICK.value, steps=_STEPS.value, **kwargs)
   print(table, flush=True)
 
 

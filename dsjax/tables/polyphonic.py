@@ -59,7 +59,10 @@ def format_table(runs: list[dict[str, Any]], seeds: int) -> str:
     cells, times = [], []
     for dataset in DATASETS:
       rs = [r for r in runs if r['head'] == head and r['dataset'] == dataset]
-      cells.append(_summary([r['test_nll'] for r in rs]))
+      cell = _summary([r['test_nll'] for r in rs])
+      if rs and len(rs) != seeds:
+        cell += f' ({len(rs)} seed{"s" if len(rs) > 1 else ""})'
+      cells.append(cell)
       times.append(f"{np.mean([r['seconds'] for r in rs]):.0f}" if rs else '-')
     lines.append(f'| {label} | {cells[0]} | {cells[1]} | {" / ".join(times)} | '
                  f'dsjax, configs/{config}.py |')
@@ -74,13 +77,17 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
 
   Each finished run leaves ``table_record.json`` in its folder and is read back, not retrained, so
   an interrupted table resumes where it stopped (an unfinished run resumes from its checkpoint).
+  Finished runs of heads or datasets left out of this call (``heads``, ``datasets``) stay in the
+  table, so a table can be extended one dataset at a time; a cell with fewer seeds than ``seeds``
+  says how many it has.
   """
   from dsjax.train.loop import train_and_evaluate
   unknown = (set(heads) - set(HEADS)) | (set(datasets) - set(DATASETS))
   if unknown:
     raise ValueError(f'table polyphonic: unknown head or dataset {sorted(unknown)}')
   os.makedirs(out_dir, exist_ok=True)
-  runs = []
+  runs = [r for r in _finished(out_dir, seeds)
+          if r['head'] not in heads or r['dataset'] not in datasets]
   # seed-major, so that a table with one seed of everything exists first; in RUN_ORDER (the best
   # head and the factorised baseline first)
   order = [dh for dh in RUN_ORDER if dh[0] in datasets and dh[1] in heads]
@@ -120,6 +127,18 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
             f"(step {record['best_step']}), {seconds:.0f} s", flush=True)
       _write(out_dir, runs, seeds, quick)
   return _write(out_dir, runs, seeds, quick)
+
+
+def _finished(out_dir: str, seeds: int) -> list[dict]:
+  """The records of the finished runs in ``out_dir`` (seeds below ``seeds``), in RUN_ORDER."""
+  found = []
+  for seed in range(seeds):
+    for dataset, head in RUN_ORDER:
+      path = os.path.join(out_dir, f'{head}-{dataset}-seed{seed}', 'table_record.json')
+      if os.path.exists(path):
+        with open(path) as f:
+          found.append(json.load(f))
+  return found
 
 
 def _write(out_dir: str, runs: list[dict], seeds: int, quick: bool) -> str:

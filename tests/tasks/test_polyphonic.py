@@ -75,7 +75,7 @@ def test_format_table_mean_std_next_to_published():
   runs.append(dict(head='pitch_rnn', dataset='nottingham', test_nll=2.25, seconds=50.0))
   table = polyphonic.format_table(runs, seeds=2)
   assert '| LSTM + NADE head (RNN-NADE) | 5.10 ± 0.14 | - | 200 / - |' in table
-  assert '| LSTM + GRU across pitch | - | 2.25 | - / 50 |' in table
+  assert '| LSTM + GRU across pitch | - | 2.25 (1 seed) | - / 50 |' in table
   assert '| RNN-NADE | 5.56 | 2.31 |' in table
   assert '| LSTM (sigmoid outputs) | 8.45 | 3.29 |' in table
 
@@ -95,3 +95,13 @@ def test_table_quick_run_writes_table_and_raw(tmp_path):
   # a finished run is read back, not retrained
   again = run(out, seeds=1, quick=True, steps=2, heads=('nade',), datasets=('jsb',))
   assert again == table
+  # a later call for another dataset keeps the first call's row, from its record
+  with open(os.path.join(out, 'nade-jsb-seed0', 'table_record.json')) as f:
+    assert json.load(f)['test_nll'] == rec['test_nll']
+  more = run(out, seeds=1, quick=True, steps=2, heads=('nade',), datasets=('nottingham',))
+  with open(os.path.join(out, 'raw.json')) as f:
+    cells = [(r['head'], r['dataset']) for r in json.load(f)['runs']]
+  assert sorted(cells) == [('nade', 'jsb'), ('nade', 'nottingham')]
+  row = next(l for l in more.splitlines() if l.startswith('| LSTM + NADE head'))
+  assert row.startswith(f"| LSTM + NADE head (RNN-NADE) | {rec['test_nll']:.2f} | ")
+  assert '| - |' not in row
