@@ -21,6 +21,11 @@ Run it next to the PyTorch peer in the same sitting, twice:
   (``w3_bf16_events_per_s``, the ``sample.matmul_dtype=bfloat16`` option). ``--w3-module`` also
   times ``model.apply`` on one step inside the scan.
 
+W2 and W3 also report their matmul FLOPs (``dsjax.flops.matmul_flops``: counted from the jaxpr,
+scan bodies once per step, dead code removed), the achieved GFLOP/s as % of the measured fp32
+matmul peak, and for W2 ``floor_ms``: the step time if every matmul ran at that peak and nothing
+else took time (``w2_floor_ms`` = [critic, generator], ``w2_pct_of_peak``, ``w3_pct_of_peak``).
+
 The models are small self-contained ones built on ``dsjax.nn``. ``--devices N`` splits the batch
 over N CPU devices (``--xla_force_host_platform_device_count``; data parallelism, the same math);
 the default is one device, which is what the summary keys report. Last stdout line:
@@ -89,6 +94,7 @@ import optax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from dsjax import sampling  # noqa: E402
+from dsjax.flops import matmul_flops  # noqa: E402
 from dsjax.models import gan_losses  # noqa: E402
 from dsjax.models.language_models import event_lm_stepper  # noqa: E402
 from dsjax.nn import recurrent as rnn  # noqa: E402
@@ -278,6 +284,7 @@ def w3(timer, place, reps, params, module_too):
     s, _ = timer(lambda st: (fn(params, rng), None), (None, None), warmup=1, steps=reps)
     s['events_per_s'] = SB * ST / s['median_s']
     s['compile_s'] = compile_s
+    s['gflop'] = matmul_flops(sampler, params, rng) / 1e9
     out[name] = s
   return out
 
@@ -355,6 +362,8 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
     return dict(state, g=optax.apply_updates(state['g'], updates), g_opt=g_opt,
                 step=state['step'] + 1), loss
 
+  # matmul FLOPs per step, from the jaxpr (scan bodies counted per step, dead code removed)
+  c_flops, g_flops = matmul_flops(critic_step, state, real), matmul_flops(gen_step, state)
   c_step, c_compile = compile_timed(critic_step, state, real)
   g_step, g_compile = compile_timed(gen_step, state)
   c, (state, loss) = timer(lambda st: c_step(st[0], real), (state, None), warmup=2, steps=steps)
@@ -362,11 +371,20 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
   g, (state, loss) = timer(lambda st: g_step(st[0]), (state, None), warmup=2, steps=steps)
   assert np.isfinite(float(loss)), loss
   c['compile_s'], g['compile_s'] = c_compile, g_compile
+  c['gflop'], g['gflop'] = c_flops / 1e9, g_flops / 1e9
   return {'critic_ms': c['median_s'] * 1e3, 'gen_ms': g['median_s'] * 1e3, 'critic': c, 'gen': g,
           'critic_impl': critic_impl, 'gen_impl': gen_impl}
 
 
 # ------------------------------------------------------------------------------------- main
+
+
+def _peak_share(timing, peak):
+  """Adds achieved GFLOP/s, % of ``peak`` and the time at ``peak`` (``floor_ms``) to a timing
+  that has ``gflop`` (per timed call) and ``median_s``."""
+  timing['gflops'] = timing['gflop'] / timing['median_s']
+  timing['pct_of_peak'] = 100 * timing['gflops'] / peak
+  timing['floor_ms'] = 1e3 * timing['gflop'] / peak
 
 
 def matmul_peak_gflops(reps=10):
@@ -390,7 +408,7 @@ def main(args):
          'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
          'glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
   peak = args.peak_gflops
-  if 'w1' in args.todo and peak is None:
+  if peak is None:
     peak = matmul_peak_gflops()
   res['peak_gflops'] = peak
   params = None
@@ -409,14 +427,21 @@ def main(args):
           f"{c['max_s'] * 1e3:.1f}), gen {r['gen_ms']:.1f} ms/step (min {g['min_s'] * 1e3:.1f}, "
           f"max {g['max_s'] * 1e3:.1f}); compile {c['compile_s']:.1f}s / {g['compile_s']:.1f}s; "
           f"foreign {c['foreign_cores']}/{g['foreign_cores']}", flush=True)
+    for name, t in (('critic', c), ('gen', g)):
+      _peak_share(t, peak)
+      print(f"[jax] W2 {name}: {t['gflop']:.2f} GFLOP of matmuls a step: {t['floor_ms']:.0f} ms "
+            f"at the {peak:.0f} GFLOP/s peak; measured {t['gflops']:.0f} GFLOP/s = "
+            f"{t['pct_of_peak']:.0f}% of peak", flush=True)
     res['w2'] = r
   if 'w3' in args.todo:
     if params is None:
       params = jax.jit(EventLM().init)(jax.random.key(1), jnp.zeros((SB, 1), jnp.int32))['params']
     r = w3(timer, place, args.w3_reps, params, args.w3_module)
     for name, s in r.items():
+      _peak_share(s, peak)
       print(f"[jax] W3 ({name}): {s['events_per_s']:.0f} events/s (median {s['median_s']:.3f}s per "
-            f"16x1024, min {s['min_s']:.3f}, max {s['max_s']:.3f}; compile {s['compile_s']:.1f}s; "
+            f"16x1024, min {s['min_s']:.3f}, max {s['max_s']:.3f}; {s['gflops']:.0f} GFLOP/s = "
+            f"{s['pct_of_peak']:.0f}% of peak; compile {s['compile_s']:.1f}s; "
             f"foreign {s['foreign_cores']})", flush=True)
     res['w3'] = r
   timed = ([res['w1']] if 'w1' in res else []) + (
@@ -429,10 +454,15 @@ def main(args):
       'w1_compile_s': round(res['w1']['compile_s'], 2) if 'w1' in res else None,
       'w2_critic_ms': round(res['w2']['critic_ms'], 2) if 'w2' in res else None,
       'w2_gen_ms': round(res['w2']['gen_ms'], 2) if 'w2' in res else None,
+      'w2_pct_of_peak': [round(res['w2']['critic']['pct_of_peak'], 1),
+                         round(res['w2']['gen']['pct_of_peak'], 1)] if 'w2' in res else None,
+      'w2_floor_ms': [round(res['w2']['critic']['floor_ms'], 1),
+                      round(res['w2']['gen']['floor_ms'], 1)] if 'w2' in res else None,
       'w2_compile_s': [round(res['w2']['critic']['compile_s'], 2),
                        round(res['w2']['gen']['compile_s'], 2)] if 'w2' in res else None,
       'w3_events_per_s': round(res['w3']['table']['events_per_s'], 1) if 'w3' in res else None,
       'w3_compile_s': round(res['w3']['table']['compile_s'], 2) if 'w3' in res else None,
+      'w3_pct_of_peak': round(res['w3']['table']['pct_of_peak'], 1) if 'w3' in res else None,
       'w3_bf16_events_per_s': round(res['w3']['table_bf16']['events_per_s'], 1)
                               if 'w3' in res else None,
       'peak_gflops': round(peak, 1) if peak else None,
