@@ -79,6 +79,7 @@ def main(argv):
   import numpy as np
   from dsjax import viz
   from dsjax.data import midi_io
+  from dsjax.tasks.base import split_sample_options
   from dsjax.train.loop import restore_for_inference
 
   config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value,
@@ -92,8 +93,12 @@ def main(argv):
   options.update(condition_option(task))
   length = _LENGTH.value or int(config.sample.length)
   rng = jax.random.fold_in(jax.random.key(_SEED.value), step)
-  samples = task.sample(state, rng, _NUM.value, length, **options)
-  pieces = task.to_pieces(samples)
+  try:
+    sample_options, decode_options = split_sample_options(task, options)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  samples = task.sample(state, rng, _NUM.value, length, **sample_options)
+  pieces = task.to_pieces(samples, **decode_options)
   out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
   os.makedirs(out, exist_ok=True)
   for i, piece in enumerate(pieces):

@@ -9,6 +9,7 @@ functions. A GAN's critic/generator alternation, or a SeqGAN rollout, lives insi
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import Any, Iterator, Mapping
 
 import jax
@@ -40,11 +41,48 @@ class TrainData(abc.ABC):
     ...
 
 
+def split_sample_options(task: 'Task', options: Mapping[str, Any]) -> tuple[dict, dict]:
+  """``(sample options, decoding options)`` for ``task``: each option goes to ``task.sample`` or,
+  failing that, ``task.to_pieces`` (e.g. an event LM's ``max_sustain``, applied when decoding).
+  An option that neither takes raises ``ValueError`` naming it (``launch.generate`` flags are
+  never silently ignored)."""
+  fixed = {'self', 'state', 'rng', 'num', 'length', 'samples'}
+  takes = {name: set(inspect.signature(fn).parameters) - fixed
+           for name, fn in (('sample', task.sample), ('decode', task.to_pieces))}
+  sample, decode = {}, {}
+  for k, v in options.items():
+    if k in takes['sample']:
+      sample[k] = v
+    elif k in takes['decode']:
+      decode[k] = v
+    else:
+      usable = sorted((takes['sample'] | takes['decode']) - {'condition', 'primer_ids'})
+      raise ValueError(f'--{k} does not apply to this run ({type(task).__name__}); its sampling '
+                       f'flags: {", ".join("--" + u for u in usable) or "none"}')
+  return sample, decode
+
+
 class Task(abc.ABC):
   """What one experiment implements. All array functions must be pure and jittable."""
 
+  # Whether the task keeps ``state['ema_params']`` (``config.optim.ema_decay`` > 0) and evaluates
+  # and samples with it (:meth:`eval_params`); a task that does not refuses the option.
+  supports_ema = False
+
   def __init__(self, config):
     self.config = config
+    if self.ema_decay and not self.supports_ema:
+      raise ValueError(f'config.optim.ema_decay={self.ema_decay}: {type(self).__name__} keeps no '
+                       'average of its parameters; set it to 0')
+
+  @property
+  def ema_decay(self) -> float:
+    optim = self.config.get('optim', None)
+    return float(optim.get('ema_decay', 0.0)) if optim is not None else 0.0
+
+  def eval_params(self, state: State):
+    """The parameters evaluation and sampling use (the EMA average when enabled)."""
+    return state['ema_params'] if self.ema_decay else state['params']
 
   # -- data ---------------------------------------------------------------------------------
   @abc.abstractmethod

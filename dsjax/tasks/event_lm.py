@@ -229,6 +229,8 @@ def load_embedding(spec: str, cache_dir: str | None = None) -> np.ndarray:
 class EventLMTask(base.Task):
   """Stacked LSTM over event ids, trained on random windows, evaluated on whole valid pieces."""
 
+  supports_ema = True
+
   def __init__(self, config):
     super().__init__(config)
     self.vocab = event_vocab(config)
@@ -387,7 +389,10 @@ class EventLMTask(base.Task):
     if self.embedding_from:
       params = dict(params)
       params['embed'] = dict(params['embed'], embedding=jnp.asarray(self._pretrained))
-    return {'params': params, 'opt_state': self.tx.init(params)}
+    state = {'params': params, 'opt_state': self.tx.init(params)}
+    if self.ema_decay:
+      state['ema_params'] = params
+    return state
 
   def _loss(self, params, batch, rng, deterministic):
     logits, _ = self.model.apply({'params': params}, batch['inputs'],
@@ -399,11 +404,11 @@ class EventLMTask(base.Task):
   def train_step(self, state, batch, rng):
     (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
         state['params'], batch, rng, False)
-    state, grad_norm = update_train_state(state, grads, self.tx)
+    state, grad_norm = update_train_state(state, grads, self.tx, self.ema_decay)
     return state, {'loss': loss, 'grad_norm': grad_norm, 'perplexity': jnp.exp(loss)}
 
   def eval_step(self, state, batch):
-    _, nll = self._loss(state['params'], batch, jax.random.key(0), True)
+    _, nll = self._loss(self.eval_params(state), batch, jax.random.key(0), True)
     mask = batch['mask']
     return {'nll_sum': (nll * mask).sum(), 'count': mask.sum()}
 
@@ -477,7 +482,7 @@ class EventLMTask(base.Task):
     return self.condition_features(condition)
 
   def sample(self, state, rng, num, length, primer=None, temperature=None, top_k=None,
-             top_p=None, condition=None, primer_ids=None, matmul_dtype=None, **unused):
+             top_p=None, condition=None, primer_ids=None, matmul_dtype=None):
     """``[num, K + length]`` ids. ``primer``: K openings of random training pieces (K >= 1);
     ``primer_ids [num, K]`` gives them instead. ``condition``: see :meth:`sample_condition`
     (default: the statistics of the primers' whole pieces)."""
@@ -498,15 +503,17 @@ class EventLMTask(base.Task):
     matmul_dtype = str(s.get('matmul_dtype', 'float32') if matmul_dtype is None else matmul_dtype)
     if matmul_dtype not in ('float32', 'bfloat16'):
       raise ValueError(f'sample.matmul_dtype={matmul_dtype!r}: expected float32 or bfloat16')
-    out = self._sample(state['params'], jnp.asarray(primer_ids), rng, int(length),
+    out = self._sample(self.eval_params(state), jnp.asarray(primer_ids), rng, int(length),
                        jnp.float32(temperature), top_k, top_p, cond,
                        None if matmul_dtype == 'float32' else jnp.bfloat16)
     return np.asarray(out)
 
-  def to_pieces(self, samples):
+  def to_pieces(self, samples, max_sustain=None):
+    """MIDI pieces of sampled ids; notes held longer than ``max_sustain`` seconds (default
+    ``config.sample.max_sustain``; 0 = no limit) are cut there."""
+    limit = float(self.config.sample.max_sustain if max_sustain is None else max_sustain)
     return [events_lib.decode_events_to_piece(s, self.vocab, name=f'sample_{i}',
-                                              max_sustain=float(self.config.sample.max_sustain)
-                                              or None)
+                                              max_sustain=limit or None)
             for i, s in enumerate(samples)]
 
   def to_rolls(self, samples):

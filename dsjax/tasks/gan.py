@@ -422,7 +422,7 @@ class GANTask(base.Task):
     return np.asarray(self._generate_jit(state['generator'], rng, int(num), int(length),
                                          schedule, song))
 
-  def sample(self, state, rng, num, length, schedule=None, threshold=None, **unused):
+  def sample(self, state, rng, num, length, schedule=None, threshold=None):
     """Binary rolls ``uint8 [num, length, pitch]``: the generator output above ``threshold``.
 
     ``schedule``: code schedule ('constant', 'linspace', 'ab', 'song'; default
@@ -430,7 +430,6 @@ class GANTask(base.Task):
     scale (sigmoid: [0, 1]; tanh: [-1, 1], e.g. the original's -0.3, 0.3 or 0.9); default
     ``config.sample.threshold``.
     """
-    del unused
     thr = float(self.config.sample.threshold if threshold is None else threshold)
     raw = self.generate_raw(state, rng, int(num), int(length), schedule)
     return (raw > thr).astype(np.uint8)

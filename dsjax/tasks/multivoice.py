@@ -67,6 +67,8 @@ def voices_image(roll: np.ndarray) -> np.ndarray:
 class MultiVoiceLMTask(base.Task):
   """Next-frame prediction of ``[batch, time, voices, keys]`` with the multi-voice LSTM."""
 
+  supports_ema = True
+
   def __init__(self, config):
     super().__init__(config)
     self.encoding = voice_roll_encoding(config)
@@ -87,13 +89,6 @@ class MultiVoiceLMTask(base.Task):
     return roll_eval_batches(self.config, self._eval_sets)
 
   # -- steps --------------------------------------------------------------------------------
-  @property
-  def ema_decay(self) -> float:
-    return float(self.config.optim.get('ema_decay', 0.0))
-
-  def eval_params(self, state):
-    return state['ema_params'] if self.ema_decay else state['params']
-
   def marginal_output_bias(self) -> np.ndarray:
     """``[voices, keys]`` float32: log-odds of each voice's key frequency over the training frames
     (spread over the neighbouring keys when training transposes), clipped to [1e-4, 1 - 1e-4]."""
@@ -152,8 +147,8 @@ class MultiVoiceLMTask(base.Task):
     """``[num, length, voices, keys]`` openings of random training pieces."""
     return openings(self.train_set, rng, num, length).astype(np.float32)
 
-  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8))
-  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise):
+  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
+  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise, temperature):
     """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
     model = self.model
     logits, carry = model.apply({'params': params}, primer)
@@ -166,7 +161,7 @@ class MultiVoiceLMTask(base.Task):
     def body(state, key):
       carry, logits, held = state
       k_sample, k_noise = jax.random.split(key)
-      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold)
+      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold, temperature)
       frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
       fed = sampling.feedback_noise(k_noise, frame, noise) if noise else frame
       logits, carry = model.apply({'params': params}, fed[:, None], carry)
@@ -177,10 +172,14 @@ class MultiVoiceLMTask(base.Task):
     return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
-             max_sustain=None, noise=None, **unused):
+             max_sustain=None, noise=None, temperature=None):
     """``[num, P + length, voices, keys]`` uint8: ``P`` primer frames of a real opening (at least
-    one), then ``length`` sampled frames."""
+    one), then ``length`` sampled frames. ``temperature`` rescales each key's logit in Bernoulli
+    sampling."""
     s = self.config.sample
+    temperature = float(s.get('temperature', 1.0) if temperature is None else temperature)
+    if not temperature > 0:
+      raise ValueError(f'temperature must be > 0, got {temperature}')
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
     out = self._sample(
@@ -188,7 +187,7 @@ class MultiVoiceLMTask(base.Task):
         str(s.mode if mode is None else mode),
         jnp.float32(s.threshold if threshold is None else threshold),
         int(s.max_sustain if max_sustain is None else max_sustain),
-        float(s.noise if noise is None else noise))
+        float(s.noise if noise is None else noise), temperature)
     return np.asarray(out).astype(np.uint8)
 
   def to_pieces(self, samples):

@@ -55,6 +55,8 @@ def roll_eval_batches(config, eval_sets) -> dict:
 class PianorollLMTask(base.Task):
   """Stacked LSTM over frames ``[batch, time, keys]`` with a selectable output head."""
 
+  supports_ema = True
+
   def __init__(self, config):
     super().__init__(config)
     self.roll_cfg = roll_config(config)
@@ -105,14 +107,6 @@ class PianorollLMTask(base.Task):
     else:
       head['bias'] = bias
     return {**params, 'head': head}
-
-  @property
-  def ema_decay(self) -> float:
-    return float(self.config.optim.get('ema_decay', 0.0))
-
-  def eval_params(self, state):
-    """The parameters evaluation and sampling use (the EMA average when enabled)."""
-    return state['ema_params'] if self.ema_decay else state['params']
 
   def _nll(self, params, batch, rng, deterministic):
     log_prob, _ = self.model.apply({'params': params}, batch['inputs'], batch['targets'],
@@ -179,7 +173,7 @@ class PianorollLMTask(base.Task):
     return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
-             max_sustain=None, noise=None, temperature=None, **unused):
+             max_sustain=None, noise=None, temperature=None):
     """``[num, primer + length, keys]`` uint8. ``mode`` ('bernoulli' or 'threshold') and
     ``threshold`` apply to the sigmoid head; ``temperature`` divides every key's logit (for the
     sigmoid head in 'bernoulli' mode, and for each conditional of the autoregressive heads)."""

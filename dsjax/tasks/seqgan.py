@@ -190,6 +190,8 @@ class SeqGANTask(EventLMTask):
   ``rollout_params`` (delayed generator), ``d_params`` / ``d_opt_state`` (discriminator).
   """
 
+  supports_ema = False  # its own state and steps; the rollout network is its delayed copy
+
   def __init__(self, config):
     super().__init__(config)
     s = config.seqgan

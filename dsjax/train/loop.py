@@ -41,6 +41,12 @@ def write_config(config, workdir: str) -> None:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
 
+def changed_settings(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
+  """``{dotted key: (old, new)}`` for every setting that differs between two config dicts."""
+  a, b = _flatten(old), _flatten(new)
+  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
 def load_config(workdir: str):
   """The resolved config a run wrote to its workdir."""
   import ml_collections
@@ -84,6 +90,12 @@ class Trainer:
     self.mesh = shd.make_mesh()
     self.global_batch = int(config.data.batch_size)
     shd.check_batch_size(self.global_batch, self.mesh)
+    if int(config.train.eval_every) > 0 and 'eval_batch_size' in config.data:
+      shd.check_batch_size(int(config.data.eval_batch_size), self.mesh,
+                           'config.data.eval_batch_size')
+    if int(config.train.checkpoint_every) < 1:
+      raise ValueError(f'config.train.checkpoint_every={config.train.checkpoint_every}: must be at '
+                       'least 1 (a checkpoint is also written at the end and on SIGTERM)')
     self.keys = purpose_keys(int(config.seed))
     self.repl = shd.replicated(self.mesh)
     self.data_sharding = shd.batch_sharding(self.mesh)
@@ -179,7 +191,8 @@ def _check_finite(history, first_step: int, last_good: int | None, ckpt_dir: str
   for i, m in enumerate(history):
     for k in ('loss', 'grad_norm'):
       if k in m and not np.all(np.isfinite(m[k])):
-        _stop_non_finite(f'{k} became {float(m[k])} at step {first_step + i}', last_good, ckpt_dir)
+        _stop_non_finite(f'{k} became {float(m[k])} at step {first_step + i + 1}', last_good,
+                         ckpt_dir)
 
 
 @jax.jit
@@ -201,6 +214,17 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint), returns final metrics."""
   trainer = Trainer(config, workdir)
   task = trainer.task
+  previous = os.path.join(trainer.workdir, 'config.json')
+  if os.path.exists(previous) and jax.process_index() == 0:
+    with open(previous) as f:
+      changed = changed_settings(json.load(f), json.loads(config.to_json_best_effort()))
+    if changed:  # e.g. a longer num_steps also stretches the learning-rate schedule
+      lines = '\n'.join(f'  {k}: {a!r} -> {b!r}' for k, a, b in
+                        ((k, *v) for k, v in changed.items()))
+      logging.warning('workdir %s was started with other settings; a resumed run is no longer '
+                      'the uninterrupted one:\n%s', trainer.workdir, lines)
+      print(f'Settings changed since this workdir was started (resuming is not exact):\n{lines}',
+            flush=True)
   write_config(config, workdir)
   tcfg = config.train
   num_steps = int(tcfg.num_steps)
@@ -213,10 +237,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                                        async_save=async_save)
   data = task.train_data(jax.process_index(), jax.process_count())
 
-  start_step = 0
+  start_step, restored_meta = 0, {}
   if checkpointer.latest_step() is not None:
-    state, meta, start_step = checkpointer.restore(trainer.abstract_state())
-    data.restore(meta['data'])
+    state, restored_meta, start_step = checkpointer.restore(trainer.abstract_state())
+    data.restore(restored_meta['data'])
     logging.info('resumed from step %d in %s', start_step, ckpt_dir)
     print(f'Resuming from checkpoint at step {start_step} in {ckpt_dir}', flush=True)
   else:
@@ -232,9 +256,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       with open(metrics_path, 'a') as f:
         f.write(json.dumps(record, sort_keys=True) + '\n')
 
-  def meta(step):
+  def meta(step, eval_pending=False):
+    # eval_pending: the checkpoint's step was due an evaluation that SIGTERM cut short; the
+    # resumed run evaluates it first.
     return {'step': step, 'data': data.state(), 'seed': int(config.seed),
-            'train_key': np.asarray(jax.random.key_data(trainer.keys['train'])).tolist()}
+            'train_key': np.asarray(jax.random.key_data(trainer.keys['train'])).tolist(),
+            'eval_pending': bool(eval_pending)}
 
   eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else {}
   # Model selection: the eval with the best ``train.select_by`` metric is kept in checkpoints_best/
@@ -267,6 +294,29 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     history.extend(host)
     pending, pending_first = [], step
 
+  def evaluate(step):
+    """Evaluates and samples ``state`` at ``step``; logs it; keeps the best by ``select_by``."""
+    nonlocal best, final
+    _check_state_finite(state, step, last_good, ckpt_dir)
+    ev = trainer.evaluate(state, eval_batches)
+    sample_dir = os.path.join(trainer.workdir, 'samples', f'step_{step:07d}')
+    ev.update(trainer.generate(state, step, writer, sample_dir))
+    writer.scalars(step, ev, prefix='eval/')
+    log_json({'step': step, 'split': 'eval', **ev})
+    bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
+    final = dict(ev)
+    if select_by:
+      if select_by not in ev:
+        raise KeyError(f'config.train.select_by={select_by!r} is not an eval metric; '
+                       f'eval metrics: {sorted(ev)}')
+      sign = -1.0 if str(tcfg.get('select_mode', 'min')) == 'min' else 1.0
+      if not best or sign * ev[select_by] > sign * best[select_by]:
+        best = {'step': step, **ev}
+        best_ckpt.save(step, state, meta(step), force=True)
+        if is_main:
+          with open(best_path, 'w') as f:
+            json.dump(best, f, indent=1, sort_keys=True)
+
   import tqdm as tqdm_lib
   tqdm_lib.tqdm.monitor_interval = 0  # no monitor thread: nothing may write to stderr at exit
   bar = tqdm_lib.tqdm(total=num_steps, initial=start_step,
@@ -275,6 +325,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   step = start_step
   with _SigtermFlag() as sigterm:
     try:
+      if restored_meta.get('eval_pending') and eval_every > 0:
+        evaluate(step)
       while step < num_steps:
         batch = shd.shard_batch(next(data), trainer.mesh)
         state, metrics = trainer._step(state, batch, jnp.asarray(step, jnp.int32))
@@ -292,31 +344,18 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           log_json({'step': step, 'split': 'train', **scalars})
           bar.set_postfix(loss=f"{scalars['loss']:.4f}")
           history, t_last, step_last = [], now, step
+        eval_due = eval_every > 0 and (step % eval_every == 0 or step == num_steps)
+        if eval_due and not sigterm.raised:
+          flush_pending(step)
+          evaluate(step)
+        # After the evaluation: a run that dies while evaluating step S resumes before S and
+        # evaluates S again. SIGTERM saves first and leaves the evaluation to the resumed run.
         if step % int(tcfg.checkpoint_every) == 0 or step == num_steps or sigterm.raised:
           flush_pending(step)
           _check_state_finite(state, step, last_good, ckpt_dir)
-          checkpointer.save(step, state, meta(step), force=True)
+          checkpointer.save(step, state, meta(step, eval_pending=eval_due and sigterm.raised),
+                            force=True)
           last_good = step
-        if eval_every > 0 and (step % eval_every == 0 or step == num_steps):
-          flush_pending(step)
-          ev = trainer.evaluate(state, eval_batches)
-          sample_dir = os.path.join(trainer.workdir, 'samples', f'step_{step:07d}')
-          ev.update(trainer.generate(state, step, writer, sample_dir))
-          writer.scalars(step, ev, prefix='eval/')
-          log_json({'step': step, 'split': 'eval', **ev})
-          bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
-          final = dict(ev)
-          if select_by:
-            if select_by not in ev:
-              raise KeyError(f'config.train.select_by={select_by!r} is not an eval metric; '
-                             f'eval metrics: {sorted(ev)}')
-            sign = -1.0 if str(tcfg.get('select_mode', 'min')) == 'min' else 1.0
-            if not best or sign * ev[select_by] > sign * best[select_by]:
-              best = {'step': step, **ev}
-              best_ckpt.save(step, state, meta(step), force=True)
-              if is_main:
-                with open(best_path, 'w') as f:
-                  json.dump(best, f, indent=1, sort_keys=True)
         if sigterm.raised:
           print(f'SIGTERM: checkpoint written at step {step}; exiting.', flush=True)
           break

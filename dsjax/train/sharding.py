@@ -56,14 +56,15 @@ def replicated(mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def check_batch_size(global_batch: int, mesh) -> None:
+def check_batch_size(global_batch: int, mesh, key: str = 'config.data.batch_size') -> None:
+  """Raises, naming ``key``, unless the batch splits evenly over the devices and processes."""
   n = mesh.devices.size
   if global_batch % n:
-    raise ValueError(f'config.data.batch_size={global_batch} must be divisible by the number of '
-                     f'devices ({n}) for data-parallel training')
+    raise ValueError(f'{key}={global_batch} must be divisible by the number of devices ({n}) for '
+                     'data-parallel training')
   if global_batch % jax.process_count():
-    raise ValueError(f'config.data.batch_size={global_batch} must be divisible by the number of '
-                     f'processes ({jax.process_count()})')
+    raise ValueError(f'{key}={global_batch} must be divisible by the number of processes '
+                     f'({jax.process_count()})')
 
 
 def local_batch_size(global_batch: int) -> int:

@@ -68,3 +68,38 @@ def test_pianoroll_max_sustain_limits_held_keys():
     run = np.where(frame > 0, run + 1, 0)
     longest = max(longest, run.max())
   assert longest == 3
+
+
+def test_event_lm_ema_is_updated_and_used_for_eval_and_sampling():
+  """optim.ema_decay > 0: the state keeps ``ema_params = d * ema + (1 - d) * params`` after each
+  update, and evaluation and sampling read the average, not the raw parameters."""
+  from dsjax.tasks import get_task
+  task = get_task(load_config('baseline_lstm', **{'optim.ema_decay': 0.5}))
+  state = task.init(jax.random.key(0))
+  assert set(state) == {'params', 'opt_state', 'ema_params'}
+  batch = next(iter(task.train_data(0, 1)))
+  batch = {k: jnp.asarray(v) for k, v in batch.items()}
+  new, _ = jax.jit(task.train_step)(state, batch, jax.random.key(2))
+  expect = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, state['ema_params'], new['params'])
+  for a, b in zip(jax.tree.leaves(new['ema_params']), jax.tree.leaves(expect)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(new['ema_params']),
+                                                    jax.tree.leaves(new['params'])))
+  # eval with the average: the same as eval of a state whose params are the average
+  swapped = dict(new, params=new['ema_params'])
+  plain = get_task(load_config('baseline_lstm'))
+  np.testing.assert_allclose(float(task.eval_step(new, batch)['nll_sum']),
+                             float(plain.eval_step(swapped, batch)['nll_sum']), rtol=1e-6)
+  assert float(task.eval_step(new, batch)['nll_sum']) != float(plain.eval_step(new, batch)['nll_sum'])
+  a = task.sample(new, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
+  b = plain.sample(swapped, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
+  np.testing.assert_array_equal(a, b)
+
+
+def test_tasks_without_an_average_refuse_ema_decay():
+  import pytest
+
+  from dsjax.tasks import get_task
+  for name in ('gan_lstm_cnn', 'skipgram', 'seqgan'):
+    with pytest.raises(ValueError, match=r'config.optim.ema_decay=0.9: \w+Task keeps no average'):
+      get_task(load_config(name, **{'optim.ema_decay': 0.9}))

@@ -148,8 +148,66 @@ def test_sigterm_writes_a_checkpoint_before_exiting(tmp_path):
   assert p.returncode == 0, out
   assert 'SIGTERM: checkpoint written at step' in out
   step = int(out.split('SIGTERM: checkpoint written at step ')[1].split(';')[0])
-  assert str(step) in os.listdir(os.path.join(workdir, 'checkpoints'))
-  assert step % 50 != 0 or step > 50
+  ckpts = [int(d) for d in os.listdir(os.path.join(workdir, 'checkpoints')) if d.isdigit()]
+  assert max(ckpts) == step  # the state at the signal, on or off the every-50 grid
+  assert max(read_metrics(workdir)) == step
+
+
+def _eval_records(workdir):
+  return {s: {k: v for k, v in r.items()} for s, r in read_metrics(workdir, 'eval').items()}
+
+
+def test_an_evaluation_cut_short_is_run_when_the_run_resumes(tmp_path, monkeypatch):
+  """A crash inside the evaluation of step S (a checkpoint step) resumes before S and evaluates S;
+  SIGTERM at an evaluation step saves S first and the resumed run evaluates S before training.
+  Either way the eval records equal those of an uninterrupted run."""
+  from dsjax.train import loop
+  config = load_config('pianoroll_lstm', **{
+      'train.num_steps': 8, 'train.eval_every': 4, 'train.checkpoint_every': 2,
+      'train.log_every': 1, 'sample.num': 0})
+  full = str(tmp_path / 'full')
+  loop.train_and_evaluate(config, full)
+  expect = _eval_records(full)
+  assert sorted(expect) == [4, 8]
+
+  real_evaluate = loop.Trainer.evaluate
+
+  def crash(self, state, batches):
+    raise RuntimeError('died while evaluating')
+
+  crashed = str(tmp_path / 'crashed')
+  monkeypatch.setattr(loop.Trainer, 'evaluate', crash)
+  with pytest.raises(RuntimeError, match='died while evaluating'):
+    loop.train_and_evaluate(config, crashed)
+  ckpts = sorted(int(d) for d in os.listdir(os.path.join(crashed, 'checkpoints')) if d.isdigit())
+  assert ckpts == [2]  # step 4 is saved only once evaluated
+  monkeypatch.setattr(loop.Trainer, 'evaluate', real_evaluate)
+  loop.train_and_evaluate(config, crashed)
+  assert _eval_records(crashed) == expect
+
+  plain_trainer = loop.Trainer
+
+  class SigtermAtStep4(plain_trainer):
+    def __init__(self, *args, **kwargs):
+      super().__init__(*args, **kwargs)
+      step_fn = self._step
+
+      def step(state, batch, i):
+        out = step_fn(state, batch, i)
+        if int(i) == 3:  # the 4th step, an evaluation step
+          os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+      self._step = step
+
+  stopped = str(tmp_path / 'stopped')
+  monkeypatch.setattr(loop, 'Trainer', SigtermAtStep4)
+  assert loop.train_and_evaluate(config, stopped)['step'] == 4
+  assert 4 in [int(d) for d in os.listdir(os.path.join(stopped, 'checkpoints')) if d.isdigit()]
+  assert _eval_records(stopped) == {}
+  monkeypatch.setattr(loop, 'Trainer', plain_trainer)
+  loop.train_and_evaluate(config, stopped)
+  assert _eval_records(stopped) == expect
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_path):
@@ -165,6 +223,8 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_pa
   msg = str(err.value)
   assert 'became' in msg and 'last good checkpoint is step' in msg
   good = int(msg.split('last good checkpoint is step ')[1].split()[0])
+  bad = int(msg.split(' at step ')[1].split(';')[0])
+  assert bad == good + 1  # checkpoint_every=1: the step before the first bad one was saved
   import jax
   _, _, state, step = restore_for_inference(workdir)
   assert step == good
@@ -217,3 +277,33 @@ def test_generate_writes_midi_that_reads_back(tmp_path):
   notes = sum(len(i.notes) for m in mids for i in pretty_midi.PrettyMIDI(m).instruments)
   assert notes > 0
   assert glob.glob(os.path.join(out, '*.wav'))
+
+
+@pytest.mark.parametrize('key,value,message', [
+    ('train.checkpoint_every', 0, 'config.train.checkpoint_every=0: must be at least 1'),
+    ('data.eval_batch_size', 6,
+     r'config.data.eval_batch_size=6 must be divisible by the number of devices \(4\)'),
+    ('data.batch_size', 6, r'config.data.batch_size=6 must be divisible by the number of devices'),
+])
+def test_bad_loop_settings_name_the_key_before_training(key, value, message, tmp_path):
+  from dsjax.train.loop import train_and_evaluate
+  import jax
+  assert jax.device_count() == 4
+  with pytest.raises(ValueError, match=message):
+    train_and_evaluate(load_config('pianoroll_lstm', **{key: value}), str(tmp_path / 'run'))
+  assert not os.path.exists(os.path.join(tmp_path, 'run', 'checkpoints'))
+
+
+def test_resuming_with_changed_settings_says_which(tmp_path, capsys):
+  from dsjax.train.loop import changed_settings, train_and_evaluate
+  assert changed_settings({'a': {'b': 1, 'c': [1, 2]}}, {'a': {'b': 2, 'c': [1, 2]}, 'd': 'x'}) == {
+      'a.b': (1, 2), 'd': (None, 'x')}
+  settings = {'train.eval_every': 0, 'sample.num': 0, 'train.num_steps': 3}
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(load_config('pianoroll_lstm', **settings), workdir)
+  train_and_evaluate(load_config('pianoroll_lstm', **settings), workdir)
+  assert 'Settings changed' not in capsys.readouterr().out
+  train_and_evaluate(load_config('pianoroll_lstm', **{**settings, 'train.num_steps': 5}), workdir)
+  out = capsys.readouterr().out
+  assert 'Settings changed since this workdir was started (resuming is not exact):' in out
+  assert '  train.num_steps: 3 -> 5' in out
