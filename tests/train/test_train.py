@@ -185,29 +185,71 @@ def test_an_evaluation_cut_short_is_run_when_the_run_resumes(tmp_path, monkeypat
   loop.train_and_evaluate(config, crashed)
   assert _eval_records(crashed) == expect
 
-  plain_trainer = loop.Trainer
+  stopped = str(tmp_path / 'stopped')
+  with monkeypatch.context() as m:
+    m.setattr(loop, 'Trainer', _sigterm_after(loop.Trainer, 4))  # an evaluation step
+    assert loop.train_and_evaluate(config, stopped)['step'] == 4
+  assert 4 in [int(d) for d in os.listdir(os.path.join(stopped, 'checkpoints')) if d.isdigit()]
+  assert _eval_records(stopped) == {}
+  loop.train_and_evaluate(config, stopped)
+  assert _eval_records(stopped) == expect
 
-  class SigtermAtStep4(plain_trainer):
+
+def _sigterm_after(trainer_cls, stop: int):
+  """A Trainer that sends this process SIGTERM during its ``stop``-th step (as a scheduler would)."""
+
+  class Stopping(trainer_cls):
     def __init__(self, *args, **kwargs):
       super().__init__(*args, **kwargs)
       step_fn = self._step
 
       def step(state, batch, i):
         out = step_fn(state, batch, i)
-        if int(i) == 3:  # the 4th step, an evaluation step
+        if int(i) == stop - 1:
           os.kill(os.getpid(), signal.SIGTERM)
         return out
 
       self._step = step
 
-  stopped = str(tmp_path / 'stopped')
-  monkeypatch.setattr(loop, 'Trainer', SigtermAtStep4)
-  assert loop.train_and_evaluate(config, stopped)['step'] == 4
-  assert 4 in [int(d) for d in os.listdir(os.path.join(stopped, 'checkpoints')) if d.isdigit()]
-  assert _eval_records(stopped) == {}
-  monkeypatch.setattr(loop, 'Trainer', plain_trainer)
+  return Stopping
+
+
+def _records(workdir, split):
+  """Per-step records without the timing figures."""
+  return {s: {k: v for k, v in r.items() if not k.endswith('per_s')}
+          for s, r in read_metrics(workdir, split).items()}
+
+
+@pytest.mark.parametrize('name,overrides,stop', [
+    ('gan_lstm_cnn', {'train.num_steps': 6}, 3),         # fake pool, two optimisers
+    ('seqgan', {}, 5),                                     # resumes into the next phase
+    ('baseline_lstm', {'optim.ema_decay': 0.9, 'train.num_steps': 6, 'train.eval_every': 3,
+                       'train.checkpoint_every': 3}, 2),   # EMA parameters
+])
+def test_stopped_run_resumes_exactly(name, overrides, stop, tmp_path, monkeypatch, capsys):
+  """A run stopped by SIGTERM off its checkpoint grid and resumed logs the same train and eval
+  records from the stop on as an uninterrupted run, and selects the same best step."""
+  from dsjax.train import loop
+  config = load_config(name, **{'train.log_every': 1, **overrides})
+  full, stopped = str(tmp_path / 'full'), str(tmp_path / 'stopped')
+  loop.train_and_evaluate(config, full)
+  with monkeypatch.context() as m:
+    m.setattr(loop, 'Trainer', _sigterm_after(loop.Trainer, stop))
+    assert loop.train_and_evaluate(config, stopped)['step'] == stop
+  capsys.readouterr()
   loop.train_and_evaluate(config, stopped)
-  assert _eval_records(stopped) == expect
+  assert f'Resuming from checkpoint at step {stop} ' in capsys.readouterr().out
+  steps = int(config.train.num_steps)
+  for split in ('train', 'eval'):
+    a, b = _records(full, split), _records(stopped, split)
+    assert sorted(a) == sorted(b), split
+    assert any(s > stop for s in a), split
+    for s in sorted(a):
+      assert a[s] == b[s], (split, s)
+  assert max(_records(full, 'train')) == steps
+  if os.path.exists(os.path.join(full, 'best.json')):
+    with open(os.path.join(full, 'best.json')) as f, open(os.path.join(stopped, 'best.json')) as g:
+      assert json.load(f) == json.load(g)
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_path):
