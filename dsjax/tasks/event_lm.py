@@ -256,11 +256,7 @@ class EventLMTask(base.Task):
     self._pretrained = None
     if self.embedding_from:  # eagerly: init runs under jit, where no checkpoint can be read
       self._pretrained = self._load_pretrained()
-    tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
-    if self.freeze_embedding:
-      tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()},
-                                 self._param_labels)
-    self.tx = tx
+    self.tx, self.schedule = self.make_tx(int(config.train.num_steps))
     self._piece_hists = {}
 
   @staticmethod
@@ -374,6 +370,15 @@ class EventLMTask(base.Task):
     return hist
 
   # -- steps --------------------------------------------------------------------------------
+  def make_tx(self, num_updates: int):
+    """``(optimizer, schedule)`` from ``config.optim`` for ``num_updates`` updates (a frozen
+    embedding gets no update)."""
+    tx, schedule = make_optimizer(self.config.optim, num_updates)
+    if self.freeze_embedding:
+      tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()},
+                                 self._param_labels)
+    return tx, schedule
+
   def _load_pretrained(self) -> np.ndarray:
     table = load_embedding(self.embedding_from, self.config.data.cache_dir or None)
     want = (self.vocab.size, int(self.config.model.embed_dim))

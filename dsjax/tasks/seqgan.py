@@ -223,7 +223,15 @@ class SeqGANTask(EventLMTask):
       raise ValueError(f'config.discriminator.filter_widths={tuple(dc.filter_widths)} has widths '
                        f'longer than config.data.window={self.length} (the sequences it judges)')
     self.discriminator = make_discriminator(config.discriminator, self.vocab.size)
-    self.d_tx, self.d_schedule = make_optimizer(config.d_optim, int(config.train.num_steps))
+    # Each optimiser's schedule spans its own updates: MLE over pre-training, the policy gradient
+    # over the adversarial steps, the discriminator over its pre-training and d_steps per
+    # adversarial step.
+    self.adversarial_start = self.pretrain_steps + self.d_pretrain_steps
+    adversarial = max(0, int(config.train.num_steps) - self.adversarial_start)
+    self.tx, self.schedule = self.make_tx(max(1, self.pretrain_steps))
+    self.pg_tx, self.pg_schedule = self.make_tx(max(1, adversarial))
+    self.d_tx, self.d_schedule = make_optimizer(
+        config.d_optim, max(1, self.d_pretrain_steps + adversarial * self.d_steps))
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
@@ -250,7 +258,7 @@ class SeqGANTask(EventLMTask):
     d_params = self.discriminator.init({'params': d_key},
                                        jnp.zeros((1, self.length), jnp.int32))['params']
     return {'step': jnp.zeros((), jnp.int32), 'params': params,
-            'opt_state': self.tx.init(params), 'pg_opt_state': self.tx.init(params),
+            'opt_state': self.tx.init(params), 'pg_opt_state': self.pg_tx.init(params),
             'rollout_params': params,
             'd_params': d_params, 'd_opt_state': self.d_tx.init(d_params)}
 
@@ -338,7 +346,7 @@ class SeqGANTask(EventLMTask):
     (loss, (pg, mle)), grads = jax.value_and_grad(g_loss, has_aux=True)(params)
     if mle is None:
       mle, _ = self._loss(params, batch, k_mle, True)  # monitored only
-    updates, pg_opt_state = self.tx.update(grads, state['pg_opt_state'], params)
+    updates, pg_opt_state = self.pg_tx.update(grads, state['pg_opt_state'], params)
     updates = jax.tree.map(lambda u: self.g_lr_scale * u, updates)
     params = optax.apply_updates(params, updates)
     r = self.rollout_update_rate
@@ -361,7 +369,16 @@ class SeqGANTask(EventLMTask):
     return new, metrics
 
   def learning_rates(self, step):
-    lr = float(self.schedule(step))
-    if step >= self.pretrain_steps + self.d_pretrain_steps:
-      lr *= self.g_lr_scale
-    return {'lr': lr, 'd_lr': float(self.d_schedule(step))}
+    """The generator's and discriminator's rates at ``step`` (0 in a phase that does not update
+    it), each read from its own optimiser's update count."""
+    adversarial = max(0, step - self.adversarial_start)
+    if step < self.pretrain_steps:
+      lr = float(self.schedule(step))
+    elif step < self.adversarial_start:
+      lr = 0.0
+    else:
+      lr = float(self.pg_schedule(adversarial)) * self.g_lr_scale
+    d_updates = min(max(0, step - self.pretrain_steps), self.d_pretrain_steps) + (
+        adversarial * self.d_steps)
+    d_lr = float(self.d_schedule(d_updates)) if step >= self.pretrain_steps else 0.0
+    return {'lr': lr, 'd_lr': d_lr}

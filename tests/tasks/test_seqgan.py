@@ -279,3 +279,40 @@ def test_bad_settings_fail_with_the_config_key():
     SeqGANTask(_config(**{'seqgan.rollout_update_rate': 1.5}))
   with pytest.raises(ValueError, match='reward_baseline'):
     SeqGANTask(_config(**{'seqgan.reward_baseline': 'mean'}))
+
+
+def test_each_optimiser_schedule_spans_its_own_phase():
+  """Linear decay to 0: the MLE rate reaches 0 at the end of pre-training, the policy-gradient rate
+  runs over the adversarial steps from the full rate, the discriminator's over its pre-training
+  plus d_steps per adversarial step; the logged rates are those, and the applied PG rate is it."""
+  from dsjax.tasks.seqgan import SeqGANTask
+  lin = dict(schedule='linear', final_fraction=0.0, warmup_steps=0)
+  task = SeqGANTask(_config(**{'optim.learning_rate': 1.0, **{f'optim.{k}': v
+                                                             for k, v in lin.items()},
+                               'd_optim.learning_rate': 1.0, 'd_optim.schedule': 'linear',
+                               'seqgan.d_steps': 2, 'seqgan.g_lr_scale': 0.5,
+                               'train.num_steps': 10}))
+  # pretrain 2, d-pretrain 2, adversarial 6; D updates: 2 + 6 * 2 = 14
+  rates = [task.learning_rates(s) for s in range(10)]
+  assert [r['lr'] for r in rates[:4]] == [1.0, 0.5, 0.0, 0.0]
+  np.testing.assert_allclose([r['lr'] for r in rates[4:]], 0.5 * (1 - np.arange(6) / 6),
+                             rtol=1e-6)
+  np.testing.assert_allclose([r['d_lr'] for r in rates],
+                             [0, 0, 1, 1 - 1 / 14] + [1 - (2 + 2 * k) / 14 for k in range(6)],
+                             rtol=1e-6, atol=1e-7)
+  # the policy-gradient optimiser starts its own count at the first adversarial step
+  state = _jit(task.init)(jax.random.key(0))
+  assert int(optax_count(state['pg_opt_state'])) == 0
+  data = task.train_data(0, 1)
+  step_fn = _jit(task.train_step)
+  for i in range(5):
+    state, _ = step_fn(state, next(data), jax.random.key(i))
+  data.close()
+  assert int(optax_count(state['pg_opt_state'])) == 1 and int(optax_count(state['opt_state'])) == 2
+
+
+def optax_count(opt_state):
+  """The update count of an (optionally chained / clipped) optax Adam state."""
+  counts = [x for path, x in jax.tree_util.tree_flatten_with_path(opt_state)[0]
+            if 'count' in jax.tree_util.keystr(path)]
+  return counts[0]
