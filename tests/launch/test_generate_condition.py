@@ -26,9 +26,16 @@ def test_generate_with_condition_key_and_midi(tmp_path):
   assert p.returncode == 0, p.stdout + p.stderr
   mids = sorted(glob.glob(str(tmp_path / 'key' / '*.mid')))
   assert len(mids) == 2
-  p = _generate(workdir, str(tmp_path / 'midi'), f'--condition_midi={mids[0]}', '--seed=3')
+  p = _generate(workdir, str(tmp_path / 'midi'), f'--condition_midi={mids[0]}')
   assert p.returncode == 0, p.stdout + p.stderr
-  assert len(glob.glob(str(tmp_path / 'midi' / '*.mid'))) == 2
+  from_midi = sorted(glob.glob(str(tmp_path / 'midi' / '*.mid')))
+  assert len(from_midi) == 2
+  # same seed, other condition: other music (the condition reaches the model)
+  read = lambda path: open(path, 'rb').read()
+  assert [read(a) for a in mids] != [read(b) for b in from_midi]
+  p = _generate(workdir, str(tmp_path / 'key2'), '--condition_key=D minor')
+  assert [read(a) for a in mids] == [read(b) for b in sorted(glob.glob(str(tmp_path / 'key2' /
+                                                                              '*.mid')))]
   p = _generate(workdir, str(tmp_path / 'bad'), '--condition_key=H major')
   assert p.returncode != 0 and "not a note name: 'H'" in p.stdout + p.stderr
 
