@@ -73,3 +73,26 @@ def test_convolution():
   grouped = lambda x, k: lax.conv_general_dilated(x, k, (1,), 'VALID', feature_group_count=3,
                                                   dimension_numbers=('NWC', 'WIO', 'NWC'))
   assert matmul_flops(grouped, x, kg) == 2 * (4 * 1) * (2 * 7 * 6)
+
+
+def test_lstm_language_model_training_step_matches_the_analytic_count():
+  """Embedding -> 2-layer LSTM -> vocabulary: forward and backward are three times the forward's
+  ``2 * ((E + H) * 4H + 2H * 4H + H * V)`` per token (the benchmark's analytic count)."""
+  import flax.linen as nn
+  import optax
+
+  v, e, h, b, t = 5, 3, 4, 2, 6
+
+  class LM(nn.Module):
+    @nn.compact
+    def __call__(self, tokens):
+      y, _ = rnn.LSTMStack((h, h))(nn.Embed(v, e)(tokens))
+      return nn.Dense(v)(y)
+
+  model = LM()
+  x = jnp.zeros((b, t), jnp.int32)
+  params = model.init(jax.random.key(0), x)['params']
+  loss = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply({'params': p}, x),
+                                                                   x).mean()
+  per_token = 3 * 2 * ((e + h) * 4 * h + 2 * h * 4 * h + h * v)
+  assert matmul_flops(jax.value_and_grad(loss), params) == per_token * b * t
