@@ -31,6 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.weight_decay = 1e-4        # adamw only (decoupled, times the learning rate)
   c.optim.grad_clip_norm = 1.0
   c.optim.ema_decay = 0.0           # > 0: evaluate and sample with an EMA of the parameters
+                                    # (LM tasks; the GAN, SeqGAN and skip-gram tasks refuse it)
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 10000
