@@ -34,15 +34,15 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   from dsjax.tables import get_table
   run = get_table(_TABLE.value)
-  out = _OUT.value or os.path.join(
-      'runs', f'ablate-{_TABLE.value}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}')
-  os.makedirs(out, exist_ok=True)
-  print(f'out: {os.path.abspath(out)}', flush=True)
   kwargs = {}
   if _DATASETS.value:
     if _TABLE.value != 'polyphonic':
       raise app.UsageError(f'--datasets applies to --table=polyphonic, not {_TABLE.value!r}')
     kwargs['datasets'] = tuple(_DATASETS.value)
+  out = _OUT.value or os.path.join(
+      'runs', f'ablate-{_TABLE.value}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}')
+  os.makedirs(out, exist_ok=True)
+  print(f'out: {os.path.abspath(out)}', flush=True)
   table = run(out, seeds=_SEEDS.value, quick=_QUICK.value, steps=_STEPS.value, **kwargs)
   print(table, flush=True)
 
