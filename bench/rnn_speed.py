@@ -316,7 +316,9 @@ class Critic(nn.Module):
     return nn.Dense(1)(h)[:, 0]
 
 
-def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
+def build_w2(place, critic_impl='custom_vjp', gen_impl='custom_vjp', unroll=1, separate=False):
+  """The W2 steps: ``(critic_step(state, real), gen_step(state), state, real)``, jitted (state
+  donated)."""
   G, D = Generator(gen_impl, unroll), Critic(critic_impl, unroll)
   k = jax.random.split(jax.random.key(4), 4)
   real = jax.device_put((jax.random.uniform(k[0], (GB, GT, P)) < 0.1).astype(jnp.float32),
@@ -362,6 +364,11 @@ def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
     return dict(state, g=optax.apply_updates(state['g'], updates), g_opt=g_opt,
                 step=state['step'] + 1), loss
 
+  return critic_step, gen_step, state, real
+
+
+def w2(timer, place, steps, critic_impl, gen_impl, unroll=1, separate=False):
+  critic_step, gen_step, state, real = build_w2(place, critic_impl, gen_impl, unroll, separate)
   # matmul FLOPs per step, from the jaxpr (scan bodies counted per step, dead code removed)
   c_flops, g_flops = matmul_flops(critic_step, state, real), matmul_flops(gen_step, state)
   c_step, c_compile = compile_timed(critic_step, state, real)
