@@ -44,7 +44,7 @@ def summarize(events: list[dict], top: int) -> str:
   call = calls[-2] if len(calls) > 1 else calls[-1]
   t0, t1 = call['ts'], call['ts'] + call['dur']
   ops = sorted((e for e in events if t0 <= e['ts'] <= t1 and not e['name'].startswith(
-      ('Thunk', 'Slinky', 'Threadpool', 'end: '))), key=lambda e: e['ts'])
+      ('Thunk', 'Slinky', 'Threadpool', 'end: ', '$'))), key=lambda e: e['ts'])  # $: Python
   loops = [e for e in ops if e['name'].startswith('while')]
 
   def inside(e, loop):
