@@ -9,7 +9,7 @@ event vocabulary (note-on x128, note-off x128, 10 ms shifts up to 1 s, velocity 
 
 import ml_collections
 
-from dsjax.train.config_base import base_config, parse_variant
+from configs.common import base_config, event_lm_model, events_section, parse_variant
 
 VARIANTS = ('tiny', 'small')
 
@@ -26,13 +26,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.eval_splits = ('valid',)
   c.data.eval_batch_size = 16
   c.data.eval_max_len = 2048
-  c.data.events = ml_collections.ConfigDict(
-      dict(shift_ms=10, max_shift_steps=100, velocity_bins='log2'))
+  c.data.events = events_section()
 
-  c.model = ml_collections.ConfigDict()
-  c.model.embed_dim = 256
-  c.model.hidden = (512, 512, 512)
-  c.model.dropout_rate = 0.1
+  c.model = event_lm_model(embed_dim=256, hidden=(512, 512, 512), dropout_rate=0.1)
 
   c.optim.learning_rate = 1e-3
   c.optim.schedule = 'cosine'

@@ -16,8 +16,8 @@ Generation takes any schedule: ``python -m launch.generate --workdir=DIR --sched
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, tiny_gan
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.gan_base import base_gan_config, tiny_gan
 
 VARIANTS = ('tiny', 'constant', 'linspace', 'song', 'ab')
 

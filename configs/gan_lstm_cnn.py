@@ -13,8 +13,8 @@ later script used, so the comparison with ``iwgan_lstm_cnn`` changes only the lo
 
 import ml_collections
 
-from dsjax.tasks.gan import against_collapse, base_gan_config, cpu_comparison, tiny_gan
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.gan_base import against_collapse, base_gan_config, cpu_comparison, tiny_gan
 
 VARIANTS = ('tiny', 'cpu', 'original')
 

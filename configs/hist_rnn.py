@@ -13,22 +13,12 @@ The baseline event LSTM of ``configs/baseline_lstm.py`` with a condition joined 
   python -m launch.generate --workdir=runs/hist_rnn --condition_key='D minor'
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-from dsjax.train.config_base import parse_variant
+from configs import baseline_lstm
+from configs.common import parse_variant
 
 VARIANTS = ('hist', 'patch_hist', 'window_stats', 'tau05', 'tau01', 'small', 'tiny')
-
-
-def _baseline(arg: str) -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'baseline_lstm.py')
-  spec = importlib.util.spec_from_file_location('_dsjax_baseline_lstm', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -38,10 +28,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     raise ValueError(f'pick one condition of hist, patch_hist, window_stats; got {sorted(kinds)}')
   if {'tau05', 'tau01'} <= variant:
     raise ValueError('pick one of tau05, tau01')
-  c = _baseline(','.join(sorted(variant & {'small', 'tiny'})))
+  c = baseline_lstm.get_config(','.join(sorted(variant & {'small', 'tiny'})))
   c.model.condition = kinds.pop() if kinds else 'hist'
   c.model.condition_tau = 0.05 if 'tau05' in variant else 0.01 if 'tau01' in variant else 0.0
-  c.model.embedding_from = ''
-  c.model.freeze_embedding = False
   c.optim.learning_rate = 8e-4 if 'tiny' not in variant else c.optim.learning_rate  # original §3.4
   return c

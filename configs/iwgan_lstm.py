@@ -17,8 +17,9 @@ linear -> sigmoid; critic LSTM 256 -> linear on the last state; Adam 1e-4, betas
 
 import ml_collections
 
-from dsjax.tasks.gan import against_collapse, base_gan_config, cpu_comparison, tiny_gan
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.gan_base import (against_collapse, base_gan_config, cpu_comparison, set_threshold,
+                              tiny_gan)
 
 VARIANTS = ('tiny', 'cpu', 'bilstm', 'mean', 'tanh', 'original')
 
@@ -33,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.critic.readout = 'mean'
   if 'tanh' in variant:
     c.model.generator.output = 'tanh'
-    c.sample.threshold = 0.0
+    set_threshold(c, 0.0)
   if 'original' not in variant:   # the log's setting: no step noise, soft fakes
     against_collapse(c)
   if 'cpu' in variant:

@@ -10,7 +10,7 @@ left out by the ``voice_rolls`` encoding (365 of 410 pieces remain).
 
 import ml_collections
 
-from dsjax.train.config_base import base_config, parse_variant
+from configs.common import base_config, parse_variant
 
 VARIANTS = ('tiny',)
 

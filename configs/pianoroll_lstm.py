@@ -9,12 +9,12 @@ Reports test frame-level NLL exactly as shared/data/README.md defines it (nats p
 
 import ml_collections
 
-from dsjax.tasks.pianoroll_lm import roll_lm_config
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.pianoroll_base import roll_lm_config
 
 VARIANTS = ('jsb', 'nottingham', 'tiny')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  # every setting, and what the autoregressive heads change: dsjax.tasks.pianoroll_lm.roll_lm_config
+  # every setting, and what the autoregressive heads change: configs/pianoroll_base.py
   return roll_lm_config('sigmoid', parse_variant(arg, VARIANTS))

@@ -17,8 +17,8 @@ transposition augmentation (+-3 semitones).
 
 import ml_collections
 
-from dsjax.tasks.pianoroll_lm import roll_lm_config
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.pianoroll_base import roll_lm_config
 
 VARIANTS = ('jsb', 'nottingham', 'tiny')
 

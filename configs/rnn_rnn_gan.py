@@ -12,8 +12,8 @@ penalty goes through the scanned LSTM.
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, tiny_gan
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.gan_base import base_gan_config, set_threshold, tiny_gan
 
 VARIANTS = ('tiny',)
 
@@ -24,7 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.generator.code_dim = 200
   c.model.critic.hidden = (32,)
   c.model.critic.readout = 'steps'
-  c.sample.threshold = 0.3
+  set_threshold(c, 0.3)
   if 'tiny' in variant:
     tiny_gan(c)
   return c

@@ -19,10 +19,12 @@ out every k-th prefix only (tokens in between share the next estimate).
 
 import ml_collections
 
-from dsjax.models.seqgan import YU_FILTER_WIDTHS, YU_NUM_FILTERS
-from dsjax.train.config_base import base_config, parse_variant
+from configs.common import base_config, event_lm_model, events_section, parse_variant
 
 VARIANTS = ('tiny', 'lstm_d', 'mix')
+# Yu et al.'s discriminator: filter widths and the number of filters of each width.
+YU_FILTER_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+YU_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -38,13 +40,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.eval_splits = ('valid',)
   c.data.eval_batch_size = 16
   c.data.eval_max_len = 1024
-  c.data.events = ml_collections.ConfigDict(
-      dict(shift_ms=10, max_shift_steps=100, velocity_bins='log2'))
+  c.data.events = events_section()
 
-  c.model = ml_collections.ConfigDict()  # the generator (EventLM)
-  c.model.embed_dim = 64
-  c.model.hidden = (256, 256)
-  c.model.dropout_rate = 0.0
+  c.model = event_lm_model(embed_dim=64, hidden=(256, 256), dropout_rate=0.0)  # the generator
 
   c.discriminator = ml_collections.ConfigDict()
   c.discriminator.kind = 'cnn'      # 'cnn' (Yu et al.) or 'lstm'
@@ -71,9 +69,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.learning_rate = 1e-3      # generator
   c.optim.schedule = 'constant'
   c.optim.grad_clip_norm = 5.0
-  c.d_optim = ml_collections.ConfigDict(dict(
-      name='adam', learning_rate=1e-4, schedule='constant', warmup_steps=0, final_fraction=0.0,
-      b1=0.9, b2=0.999, grad_clip_norm=5.0))
+  c.d_optim = ml_collections.ConfigDict(c.optim.to_dict())  # the discriminator's
+  c.d_optim.learning_rate = 1e-4
 
   c.train.num_steps = 4500          # 3000 MLE + 500 D + 1000 adversarial
   c.train.log_every = 25

@@ -11,7 +11,7 @@ that the event LM can load the trained input table ``params['embed']['embedding'
 
 import ml_collections
 
-from dsjax.train.config_base import base_config, parse_variant
+from configs.common import base_config, events_section, parse_variant
 
 VARIANTS = ('tiny',)
 
@@ -28,8 +28,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.eval_splits = ('valid',)
   c.data.eval_batch_size = 16
   c.data.eval_max_len = 512
-  c.data.events = ml_collections.ConfigDict(
-      dict(shift_ms=10, max_shift_steps=100, velocity_bins='log2'))
+  c.data.events = events_section()
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 256           # = configs/baseline_lstm.py model.embed_dim

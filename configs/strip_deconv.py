@@ -11,8 +11,8 @@ generator lr 8e-4, G_k = 2, Adam (0.5, 0.9), 64-frame windows; threshold 0.9 as 
 
 import ml_collections
 
-from dsjax.tasks.gan import base_gan_config, tiny_gan
-from dsjax.train.config_base import parse_variant
+from configs.common import parse_variant
+from configs.gan_base import base_gan_config, set_threshold, tiny_gan
 
 VARIANTS = ('tiny', 'lstm_critic')
 
@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = base_gan_config('lstm_strip', 'cnn', loss='wgan_gp', g_steps=2, learning_rate=8e-4,
                       critic_learning_rate=1e-3)
   c.model.generator.code_dim = 20
-  c.sample.threshold = 0.9
+  set_threshold(c, 0.9)
   if 'lstm_critic' in variant:
     c.model.critic.kind = 'lstm'
     c.model.critic.hidden = (128,)

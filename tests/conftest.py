@@ -15,3 +15,17 @@ import tempfile  # noqa: E402
 
 # One preprocessing cache per test session (subprocesses inherit it).
 os.environ.setdefault('DSJAX_CACHE_DIR', tempfile.mkdtemp(prefix='dsjax-test-cache-'))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def skipgram_workdir(tmp_path_factory) -> str:
+  """A trained ``configs/skipgram.py:tiny`` run (once per session), for the runs that start from
+  its embedding table (``model.embedding_from``)."""
+  import configs
+  from dsjax.train.loop import train_and_evaluate
+  workdir = str(tmp_path_factory.mktemp('skipgram') / 'run')
+  train_and_evaluate(configs.load_config('skipgram:tiny', **{'train.quiet': True}), workdir)
+  return workdir

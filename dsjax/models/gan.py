@@ -489,8 +489,8 @@ def make_generator(cfg, pitches: int) -> nn.Module:
   kind = str(cfg.kind)
   common = dict(pitches=int(pitches), decision=str(cfg.decision), output=str(cfg.output),
                 time_indicator=bool(cfg.time_indicator),
-                strip_channels=int(cfg.get('strip_channels', 32)),
-                impl=str(cfg.get('impl', 'custom_vjp')))
+                strip_channels=int(cfg.strip_channels),
+                impl=str(cfg.impl))
   if common['decision'] not in DECISIONS:
     raise ValueError(f'config.model.generator.decision={common["decision"]!r}: expected one of '
                      f'{DECISIONS}')
@@ -506,7 +506,7 @@ def make_generator(cfg, pitches: int) -> nn.Module:
       raise ValueError(f'config.model.generator: dcrnn needs one repeat per level, got hidden '
                        f'{cells} and repeats {repeats}')
     return DCRNNGenerator(cells=cells, repeats=repeats, cell=str(cfg.cell),
-                          bidirectional=bool(cfg.get('bidirectional', False)), **common)
+                          bidirectional=bool(cfg.bidirectional), **common)
   raise ValueError(f"config.model.generator.kind={kind!r}: expected 'lstm' or 'dcrnn'")
 
 
@@ -515,15 +515,15 @@ def make_critic(cfg) -> nn.Module:
   kind = str(cfg.kind)
   if kind == 'cnn':
     return CNNCritic(features=tuple(int(f) for f in cfg.features), kernel=int(cfg.kernel),
-                     dense=int(cfg.dense), self_similarity=bool(cfg.get('self_similarity', True)),
-                     minibatch_std=bool(cfg.get('minibatch_std', False)))
+                     dense=int(cfg.dense), self_similarity=bool(cfg.self_similarity),
+                     minibatch_std=bool(cfg.minibatch_std))
   if kind in ('lstm', 'bilstm'):
     readout = str(cfg.readout)
     if readout not in READOUTS:
       raise ValueError(f'config.model.critic.readout={readout!r}: expected one of {READOUTS}')
     return LSTMCritic(hidden=tuple(int(h) for h in cfg.hidden), readout=readout,
-                      bidirectional=kind == 'bilstm', impl=str(cfg.get('impl', 'custom_vjp')),
-                      minibatch_std=bool(cfg.get('minibatch_std', False)))
+                      bidirectional=kind == 'bilstm', impl=str(cfg.impl),
+                      minibatch_std=bool(cfg.minibatch_std))
   raise ValueError(f"config.model.critic.kind={kind!r}: expected 'cnn', 'lstm' or 'bilstm'")
 
 

@@ -21,11 +21,6 @@ import jax.numpy as jnp
 
 from dsjax.nn.recurrent import LSTMStack
 
-# Yu et al.'s text-classifier sizes (filter width -> number of filters).
-YU_FILTER_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
-YU_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
-
-
 def _check_tokens(tokens, mask, name):
   if tokens.ndim != 2:
     raise ValueError(f'{name}: tokens must be [batch, time], got shape {tokens.shape}')

@@ -13,8 +13,6 @@ Markdown table, mean +- std over seeds, next to the published or logged figures)
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,23 +22,6 @@ TABLES = {
     'polyphonic': 'dsjax.tables.polyphonic',  # frame NLL of each multi-hot output head
     'gans': 'dsjax.tables.gans',              # 11/12: does WGAN-GP collapse less?
 }
-
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), 'configs')
-
-
-def load_config(name: str, variant: str | None = None):
-  """``configs/NAME.py``'s ``get_config(variant)``, locked (existing keys can be set, a misspelt
-  one raises)."""
-  path = os.path.join(CONFIG_DIR, f'{name}.py')
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'no config {path}')
-  spec = importlib.util.spec_from_file_location(f'_dsjax_config_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(variant)
-  config.lock()
-  return config
 
 
 def mean_std(values: Sequence[float], digits: int = 3) -> str:

@@ -4,7 +4,7 @@
 
 The three GANs of the comparison are trained on the same data (bundled Nottingham windows of 64
 eighth-note frames) for the same number of generator steps, at the budget of their ``cpu`` variant
-(``dsjax.tasks.gan.cpu_comparison``: the same widths, batch, optimiser, fake pool and 800 train
+(``configs/gan_base.py``'s ``cpu_comparison``: the same widths, batch, optimiser, fake pool and 800 train
 steps, plus the configs' ``against_collapse`` settings: step noise held 4 steps and
 straight-through binarized fakes; only the loss and the critic differ; about 17 minutes for the
 three on one CPU core). After training, each run's evaluation samples 32 pieces (one code each)
@@ -28,7 +28,8 @@ import os
 
 import numpy as np
 
-from dsjax.tables import load_config, mean_std
+from configs import load_config
+from dsjax.tables import mean_std
 
 NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
@@ -71,11 +72,11 @@ def describe(c, budget: str = 'cpu') -> str:
   return (
       f'Bundled {c.data.source} windows of {c.data.window} frames ({c.data.roll.step} beats); '
       f'the `{budget}` budget of each config: LSTM generator '
-      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.get("step_noise", 0)} (each draw held '
-      f'{g.get("step_noise_hold", 1)} steps), '
+      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.step_noise} (each draw held '
+      f'{g.step_noise_hold} steps), '
       f'critic batch {c.data.batch_size // (gan.n_critic if gan.critic_batches == "split" else 1)}'
       f', pool {gan.pool_size}, Adam {c.optim.learning_rate:g} ({c.optim.b1}, {c.optim.b2}), '
-      f'fakes seen by the critic: {gan.get("binarize", "none")}; {c.sample.num} samples per run, '
+      f'fakes seen by the critic: {gan.binarize}; {c.sample.num} samples per run, '
       f'threshold {c.sample.threshold}. Diversity: mean pairwise distance between samples of '
       'different codes. Frame changes: fraction of consecutive frames that differ. JS: '
       'pitch-class JS divergence in nats against the real data (the `real` row: a real sample of '
@@ -92,7 +93,7 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
     raw[name] = {c: [] for c in COLUMNS}
     times[name] = []
     for seed in range(int(seeds)):
-      c = load_config(name, 'tiny' if quick else 'cpu')
+      c = load_config(f"{name}:{'tiny' if quick else 'cpu'}")
       c.seed = seed
       if steps is not None:
         c.train.num_steps = int(steps)

@@ -39,7 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsjax.tables import load_config, mean_std
+from configs import load_config
+from dsjax.tables import mean_std
 
 ROWS = ('Random', 'Baseline', 'Hist-RNN', 'Patch-Hist RNN')
 CONDITIONS = {'Baseline': 'none', 'Hist-RNN': 'hist', 'Patch-Hist RNN': 'patch_hist'}
@@ -79,7 +80,7 @@ def settings(quick: bool = False, steps: int | None = None) -> Settings:
 
 
 def _config(condition: str, s: Settings, seed: int = 0, tau: float = 0.0):
-  c = load_config('hist_rnn', s.variant or None)
+  c = load_config(f'hist_rnn:{s.variant}')
   c.seed = seed
   c.model.condition = condition
   c.model.condition_tau = float(tau)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from dsjax.tables import load_config, mean_std
+from configs import load_config
+from dsjax.tables import mean_std
 
 # head -> (config file, label)
 HEADS = {
@@ -97,16 +98,16 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
         runs.append(finished[head, dataset, seed])
         _write(out_dir, runs, seeds, quick)
         continue
-      config = load_config(HEADS[head][0], f'{dataset},tiny' if quick else dataset)
+      config = load_config(f"{HEADS[head][0]}:{dataset + ',tiny' if quick else dataset}")
       config.seed = seed
       config.sample.num = 0
       config.train.quiet = True
       if steps is not None:
         config.train.num_steps = int(steps)
         config.train.eval_every = min(int(config.train.eval_every), int(steps))
-      if str(config.model.get('head', 'sigmoid')) != head:
+      if str(config.model.head) != head:
         raise ValueError(f'configs/{HEADS[head][0]}.py: model.head is '
-                         f'{config.model.get("head", "sigmoid")!r}, expected {head!r}')
+                         f'{config.model.head!r}, expected {head!r}')
       workdir = os.path.join(out_dir, f'{head}-{dataset}-seed{seed}')
       t0 = time.time()
       final = train_and_evaluate(config, workdir)

@@ -77,8 +77,7 @@ class Task(abc.ABC):
 
   @property
   def ema_decay(self) -> float:
-    optim = self.config.get('optim', None)
-    return float(optim.get('ema_decay', 0.0)) if optim is not None else 0.0
+    return float(self.config.optim.ema_decay)
 
   def eval_params(self, state: State):
     """The parameters evaluation and sampling use (the EMA average when enabled)."""

@@ -19,9 +19,8 @@ sample: a histogram (or stats vector) from a piece, a MIDI file or a named key.
 Pretrained input embedding (log 10/09): ``config.model.embedding_from`` names a skip-gram workdir
 whose ``params['embed']['embedding'] [vocab, dim]`` replaces the fresh table at init;
 ``config.model.freeze_embedding`` keeps it fixed (its updates are zero). The table is read when the
-task is built (init runs under jit), so restoring such a run also needs that workdir. A config
-``'configs/skipgram.py:tiny'`` instead of a workdir is trained once into the cache
-(:func:`pretrained_workdir`).
+task is built (init runs under jit), so restoring such a run also needs that workdir. Pre-training
+is a run of its own (``configs/skipgram.py``), made before this one.
 """
 
 from __future__ import annotations
@@ -37,12 +36,12 @@ import optax
 from dsjax import losses, sampling
 from dsjax.data import events as events_lib
 from dsjax.data import keys as keys_lib
-from dsjax.data import pipeline
 from dsjax.data import pianoroll as roll_lib
+from dsjax.data import pipeline
 from dsjax.models.language_models import EventLM, event_lm_stepper
+from dsjax.optim import make_optimizer, update_train_state
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
-from dsjax.train.optim import make_optimizer, update_train_state
 
 CONDITIONS = ('none', 'hist', 'patch_hist', 'window_stats')
 CONDITION_DIMS = {'none': 0, 'hist': 12, 'patch_hist': 12, 'window_stats': 32}
@@ -172,57 +171,29 @@ class _PieceConditioned(base.TrainData):
     self.sampler.close()
 
 
-def pretrained_workdir(spec: str, cache_dir: str | None = None) -> str:
-  """The workdir ``config.model.embedding_from`` names.
-
-  ``spec`` is a workdir, or a config ``'configs/NAME.py[:variant]'`` (relative to the current folder
-  or to the repository): that config is then trained once, into
-  ``CACHE/pretrained/NAME-variant-HASH`` (``CACHE`` as the preprocessing cache), and reused.
-  """
-  path, _, variant = spec.partition(':')
-  if not path.endswith('.py'):
-    if not os.path.isdir(spec):
-      raise FileNotFoundError(f'config.model.embedding_from={spec!r}: no such workdir (train one '
-                              f'with launch.train, or give a config such as configs/skipgram.py)')
-    return spec
-  if not os.path.exists(path):
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    path = os.path.join(repo, path)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'config.model.embedding_from={spec!r}: no such config file')
-  import hashlib
-  import importlib.util
-  from dsjax.data import cache
-  from dsjax.train import loop
-  module_spec = importlib.util.spec_from_file_location('_dsjax_pretrain_config', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  config = module.get_config(variant or None)
-  digest = hashlib.sha256(config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:12]
-  name = os.path.basename(path)[:-3] + (f'-{variant}' if variant else '')
-  workdir = os.path.join(str(cache.cache_root(cache_dir)), 'pretrained', f'{name}-{digest}')
-  ckpts = os.path.join(workdir, 'checkpoints')
-  if not (os.path.isdir(ckpts) and any(d.isdigit() for d in os.listdir(ckpts))):
-    print(f'embedding_from: training {spec} into {workdir}', flush=True)
-    loop.train_and_evaluate(config, workdir)
-  return workdir
-
-
-def load_embedding(spec: str, cache_dir: str | None = None) -> np.ndarray:
-  """``params['embed']['embedding'] [vocab, dim]`` of a (skip-gram) run: a workdir's latest
-  checkpoint, or a config trained on demand (:func:`pretrained_workdir`)."""
-  workdir = pretrained_workdir(spec, cache_dir)
-  from dsjax.train.loop import restore_for_inference
+def load_embedding(workdir: str) -> np.ndarray:
+  """``params['embed']['embedding'] [vocab, dim]`` of a skip-gram run's latest checkpoint in
+  ``workdir`` (``config.model.embedding_from``: a workdir, read as data; train it first with
+  ``python -m launch.train --config=configs/skipgram.py --workdir=DIR``)."""
+  from dsjax.train import checkpoint as ckpt_lib
+  key = f'config.model.embedding_from={workdir!r}'
+  folder = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f'{key}: no skip-gram run there (no {folder}); train one with '
+                            f'python -m launch.train --config=configs/skipgram.py --workdir={workdir}')
+  checkpointer = ckpt_lib.Checkpointer(folder, every=1)
   try:
-    _, _, state, _ = restore_for_inference(workdir)
+    state, _ = checkpointer.restore_saved()
   except Exception as e:  # pylint: disable=broad-except
-    raise ValueError(f'config.model.embedding_from={spec!r}: cannot restore a checkpoint from '
-                     f'{workdir} ({type(e).__name__}: {e})') from e
+    raise ValueError(f'{key}: cannot restore a checkpoint from {folder} '
+                     f'({type(e).__name__}: {e})') from e
+  finally:
+    checkpointer.close()
   try:
     table = state['params']['embed']['embedding']
   except (KeyError, TypeError):
-    raise ValueError(f"config.model.embedding_from={spec!r}: the params of {workdir} have no "
-                     f"['embed']['embedding'] table") from None
+    raise ValueError(f"{key}: the params of {workdir} have no ['embed']['embedding'] table"
+                     ) from None
   return np.asarray(jax.device_get(table), np.float32)
 
 
@@ -237,10 +208,10 @@ class EventLMTask(base.Task):
     self.train_set = load_split(config, 'events', 'train')
     self._eval_sets = {s: load_split(config, 'events', s) for s in config.data.eval_splits}
     m = config.model
-    self.condition = str(m.get('condition', 'none'))
+    self.condition = str(m.condition)
     if self.condition not in CONDITIONS:
       raise ValueError(f'config.model.condition={self.condition!r}: expected one of {CONDITIONS}')
-    self.condition_tau = float(m.get('condition_tau', 0.0))
+    self.condition_tau = float(m.condition_tau)
     self.condition_dim = CONDITION_DIMS[self.condition]
     if self.condition == 'hist' and int(config.data.transpose) > 0:
       raise ValueError("config.model.condition='hist' uses each piece's histogram, which a "
@@ -248,8 +219,8 @@ class EventLMTask(base.Task):
                        "'patch_hist', computed from the transposed window)")
     self.model = EventLM(vocab_size=self.vocab.size, embed_dim=int(m.embed_dim),
                          hidden=tuple(m.hidden), dropout_rate=float(m.dropout_rate))
-    self.embedding_from = str(m.get('embedding_from', '') or '')
-    self.freeze_embedding = bool(m.get('freeze_embedding', False))
+    self.embedding_from = str(m.embedding_from)
+    self.freeze_embedding = bool(m.freeze_embedding)
     if self.freeze_embedding and not self.embedding_from:
       raise ValueError('config.model.freeze_embedding=True needs config.model.embedding_from '
                        '(a skip-gram workdir)')
@@ -380,7 +351,7 @@ class EventLMTask(base.Task):
     return tx, schedule
 
   def _load_pretrained(self) -> np.ndarray:
-    table = load_embedding(self.embedding_from, self.config.data.cache_dir or None)
+    table = load_embedding(self.embedding_from)
     want = (self.vocab.size, int(self.config.model.embed_dim))
     if table.shape != want:
       raise ValueError(f'config.model.embedding_from={self.embedding_from!r}: embedding shape '
@@ -505,7 +476,7 @@ class EventLMTask(base.Task):
     temperature = float(s.temperature if temperature is None else temperature)
     top_k = int(s.top_k if top_k is None else top_k)
     top_p = float(s.top_p if top_p is None else top_p)
-    matmul_dtype = str(s.get('matmul_dtype', 'float32') if matmul_dtype is None else matmul_dtype)
+    matmul_dtype = str(s.matmul_dtype if matmul_dtype is None else matmul_dtype)
     if matmul_dtype not in ('float32', 'bfloat16'):
       raise ValueError(f'sample.matmul_dtype={matmul_dtype!r}: expected float32 or bfloat16')
     out = self._sample(self.eval_params(state), jnp.asarray(primer_ids), rng, int(length),

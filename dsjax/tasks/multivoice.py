@@ -31,10 +31,10 @@ from dsjax import losses, sampling
 from dsjax.data import encodings
 from dsjax.data.notes import SequenceSet
 from dsjax.models.multivoice import MultiVoiceLSTM
+from dsjax.optim import make_optimizer, update_train_state
 from dsjax.tasks import base
 from dsjax.tasks.datasets import openings
 from dsjax.tasks.pianoroll_lm import roll_eval_batches, roll_train_data
-from dsjax.train.optim import make_optimizer, update_train_state
 
 # Grey level of each voice in pictures (first voice brightest).
 _VOICE_LEVELS = (1.0, 0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2)
@@ -103,7 +103,7 @@ class MultiVoiceLMTask(base.Task):
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.voices, self.keys), jnp.float32)
     params = self.model.init({'params': rng}, frames)['params']
-    if bool(self.config.model.get('init_output_bias', True)):
+    if bool(self.config.model.init_output_bias):
       params = {**params, 'head_bias': jnp.asarray(self.marginal_output_bias())}
     state = {'params': params, 'opt_state': self.tx.init(params)}
     if self.ema_decay:
@@ -177,7 +177,7 @@ class MultiVoiceLMTask(base.Task):
     one), then ``length`` sampled frames. ``temperature`` rescales each key's logit in Bernoulli
     sampling."""
     s = self.config.sample
-    temperature = float(s.get('temperature', 1.0) if temperature is None else temperature)
+    temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
       raise ValueError(f'temperature must be > 0, got {temperature}')
     k = int(s.primer) if primer is None else int(primer)

@@ -33,8 +33,8 @@ from jax import lax
 
 from dsjax.data import pipeline
 from dsjax.models.seqgan import make_discriminator
+from dsjax.optim import apply_gradients, make_optimizer
 from dsjax.tasks.event_lm import EventLMTask
-from dsjax.train.optim import apply_gradients, make_optimizer
 
 METRICS = ('loss', 'grad_norm', 'mle_loss', 'pg_loss', 'mean_reward', 'reward_last', 'd_loss',
            'd_accuracy', 'd_real_prob', 'd_fake_prob', 'g_grad_norm', 'd_grad_norm')
@@ -248,7 +248,7 @@ class SeqGANTask(EventLMTask):
           note_off_offset=self.vocab.note_off_offset, num_pitches=128)
     return pipeline.WindowSampler(
         self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
-        shifted=True, piece_weighting=str(d.piece_weighting), short=str(d.get('short', 'skip')),
+        shifted=True, piece_weighting=str(d.piece_weighting), short=str(d.short),
         augment=augment, process_index=process_index, process_count=process_count, prefetch=2)
 
   # -- state --------------------------------------------------------------------------------

@@ -20,10 +20,10 @@ import numpy as np
 
 from dsjax.data import pipeline
 from dsjax.models import skipgram as sg
+from dsjax.optim import make_optimizer, update_train_state
 from dsjax.tasks import base
 from dsjax.tasks.datasets import load_split
 from dsjax.tasks.event_lm import event_vocab
-from dsjax.train.optim import make_optimizer, update_train_state
 
 
 class SkipGramTask(base.Task):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
@@ -33,9 +32,6 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def all_steps(self) -> list[int]:
-    return list(self._manager.all_steps())
-
   def save(self, step: int, state: Any, meta: dict, force: bool = False) -> bool:
     saved = self._manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -55,10 +51,15 @@ class Checkpointer:
                                       meta=ocp.args.JsonRestore()))
     return restored['state'], dict(restored['meta']), step
 
-  def restore_meta(self, step: int | None = None) -> dict:
+  def restore_saved(self, step: int | None = None) -> tuple[Any, int]:
+    """``(state, step)`` as saved, without a target: arrays of the saved shapes and dtypes on the
+    default device. For reading parts of another run (a pretrained table), not for resuming."""
     step = self.latest_step() if step is None else step
-    restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    return dict(restored['meta'])
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {self.directory}')
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    return restored['state'], step
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -66,14 +67,6 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
-
-
-def abstract_like(tree: Any, sharding=None) -> Any:
-  """ShapeDtypeStructs of ``tree`` (with its own shardings unless one is given)."""
-  def one(x):
-    s = sharding if sharding is not None else getattr(x, 'sharding', None)
-    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s)
-  return jax.tree.map(one, tree)
 
 
 def _jsonable(obj):

@@ -165,9 +165,9 @@ class Trainer:
       writer.image(step, 'samples/pianoroll_left_generated_right_real', panel)
       if out_dir:
         viz.save_png(panel, os.path.join(out_dir, 'pianoroll.png'))
-      for i, piece in enumerate(pieces[:int(self.config.sample.get('num_audio', 2))]):
+      for i, piece in enumerate(pieces[:int(self.config.sample.num_audio)]):
         if len(piece.notes):
-          sr = int(self.config.sample.get('audio_rate', 16000))
+          sr = int(self.config.sample.audio_rate)
           audio = midi_io.synthesize(piece, fs=sr)
           writer.audio(step, f'samples/audio_{i}', audio[:sr * 30], sr)
       writer.scalars(step, stats, prefix='samples/')
@@ -233,7 +233,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   # processes at barriers of its own, which can interleave with the training step's collectives.
   async_save = jax.process_count() == 1
   checkpointer = ckpt_lib.Checkpointer(ckpt_dir, every=int(tcfg.checkpoint_every),
-                                       keep=int(tcfg.get('keep_checkpoints', 3)),
+                                       keep=int(tcfg.keep_checkpoints),
                                        async_save=async_save)
   data = task.train_data(jax.process_index(), jax.process_count())
 
@@ -266,7 +266,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else {}
   # Model selection: the eval with the best ``train.select_by`` metric is kept in checkpoints_best/
   # and its metrics (all splits, e.g. the test NLL at the best validation NLL) in best.json.
-  select_by = str(tcfg.get('select_by', '') or '')
+  select_by = str(tcfg.select_by)
   best_path = os.path.join(trainer.workdir, 'best.json')
   best = {}
   if select_by and os.path.exists(best_path):
@@ -289,7 +289,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     host = [jax.tree.map(np.asarray, m) for m in jax.device_get(pending)]
     _check_finite(host, pending_first, last_good, ckpt_dir)
     for i, m in enumerate(host):
-      if tcfg.get('log_every_step_to_json', False):
+      if tcfg.log_every_step_to_json:
         log_json({'step': pending_first + i + 1, **{k: float(v) for k, v in m.items()}})
     history.extend(host)
     pending, pending_first = [], step
@@ -309,7 +309,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       if select_by not in ev:
         raise KeyError(f'config.train.select_by={select_by!r} is not an eval metric; '
                        f'eval metrics: {sorted(ev)}')
-      sign = -1.0 if str(tcfg.get('select_mode', 'min')) == 'min' else 1.0
+      sign = -1.0 if str(tcfg.select_mode) == 'min' else 1.0
       if not best or sign * ev[select_by] > sign * best[select_by]:
         best = {'step': step, **ev}
         best_ckpt.save(step, state, meta(step), force=True)
@@ -320,7 +320,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   import tqdm as tqdm_lib
   tqdm_lib.tqdm.monitor_interval = 0  # no monitor thread: nothing may write to stderr at exit
   bar = tqdm_lib.tqdm(total=num_steps, initial=start_step,
-                      disable=not is_main or tcfg.get('quiet', False), dynamic_ncols=True,
+                      disable=not is_main or tcfg.quiet, dynamic_ncols=True,
                       mininterval=1.0, desc=os.path.basename(trainer.workdir))
   step = start_step
   with _SigtermFlag() as sigterm:

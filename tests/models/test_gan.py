@@ -302,7 +302,8 @@ def test_fake_pool_ring_buffer():
 
 
 def _tiny_task(batch_size=8, code_dim=3, **gan):
-  from dsjax.tasks.gan import GANTask, base_gan_config, tiny_gan
+  from configs.gan_base import base_gan_config, tiny_gan
+  from dsjax.tasks.gan import GANTask
   c = tiny_gan(base_gan_config())
   c.data.window = 8
   c.data.max_pieces = 10

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from dsjax.tables import gans, load_config, mean_std
+from configs import load_config
+from dsjax.tables import gans, mean_std
 
 
 def test_mean_std_over_seeds():
@@ -36,7 +37,7 @@ def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   assert (f"| real data | {last['real_diversity']:.4f} | {last['real_frame_changes']:.4f} | "
           f"{last['real_note_density']:.4f} |") in md
   # the caption reads the runs' settings
-  c = load_config('gan_lstm_cnn', 'tiny')
+  c = load_config('gan_lstm_cnn:tiny')
   assert gans.describe(c, 'tiny') in md
   assert f'step noise {c.model.generator.step_noise}' in md
   assert f'critic: {c.gan.binarize}' in md and c.gan.binarize == 'straight_through'

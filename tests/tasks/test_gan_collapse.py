@@ -10,13 +10,14 @@ import pytest
 
 from dsjax.models import gan as G
 from dsjax.models import gan_losses as L
+from configs import gan_base
+from configs.common import override
 from dsjax.tasks import gan as T
-from dsjax.train.config_base import override
 
 
 def _task(**overrides):
   """A tiny GAN task; ``overrides`` are dotted config keys, e.g. ``{'gan.binarize': ...}``."""
-  c = T.tiny_gan(T.base_gan_config('lstm', 'cnn', loss='nonsaturating'))
+  c = gan_base.tiny_gan(gan_base.base_gan_config('lstm', 'cnn', loss='nonsaturating'))
   c.data.window = 8
   c.data.max_pieces = 10
   c.model.generator.hidden = (6,)
@@ -101,10 +102,10 @@ def test_step_noise_reaches_the_generator_and_changes_frames():
 @pytest.mark.parametrize('output,threshold,off', [('sigmoid', 0.5, 0.0), ('tanh', 0.3, -1.0)])
 def test_straight_through_view_is_binary_with_identity_gradient(output, threshold, off):
   task = _task(**{'gan.binarize': 'straight_through', 'model.generator.output': output,
-                  'sample.threshold': threshold})
+                  'gan.critic_threshold': threshold, 'sample.threshold': 0.95})
   fake = jnp.array([[[0.2, 0.31, 0.7], [-0.5, 0.6, 0.29]]])
   view = task.critic_view(fake)
-  expected = np.where(np.asarray(fake) > threshold, 1.0, off)
+  expected = np.where(np.asarray(fake) > threshold, 1.0, off)   # the sampling threshold plays no part
   np.testing.assert_array_equal(view, expected)
   w = jnp.array([[[1.0, -2.0, 3.0], [0.5, 4.0, -1.5]]])
   grad = jax.grad(lambda f: jnp.sum(w * task.critic_view(f)))(fake)
@@ -204,9 +205,9 @@ def test_bad_anti_collapse_config_errors():
   with pytest.raises(ValueError, match='step_noise'):
     _task(**{'model.generator.step_noise': -2})
   with pytest.raises(ValueError, match='generator='):
-    T.base_gan_config('transformer')
+    gan_base.base_gan_config('transformer')
   with pytest.raises(ValueError, match='critic='):
-    T.base_gan_config('lstm', 'mlp')
+    gan_base.base_gan_config('lstm', 'mlp')
 
 
 # ------------------------------------------------------------------------------- end to end
@@ -218,10 +219,10 @@ def test_comparison_settings_train_end_to_end(tmp_path):
   import json
   import os
 
-  from dsjax.tables import load_config
+  from configs import load_config
   from dsjax.train.loop import train_and_evaluate
   name = 'gan_lstm_cnn'   # the WGAN-GP path with binarized fakes: the train-step test below
-  c = load_config(name, 'cpu,tiny')
+  c = load_config(f'{name}:cpu,tiny')
   assert c.model.generator.step_noise == 32 and c.gan.binarize == 'straight_through'
   assert c.model.generator.step_noise_hold == 4
   workdir = str(tmp_path / name)

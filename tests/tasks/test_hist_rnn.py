@@ -134,13 +134,13 @@ def test_baseline_refuses_a_condition():
     task.sample(state, jax.random.key(1), 1, 4, condition=np.ones(12))
 
 
-def test_frozen_skipgram_embedding_is_loaded_and_stays_fixed():
-  """The tiny variant pretrains configs/skipgram.py:tiny on demand into the test cache."""
+def test_frozen_skipgram_embedding_is_loaded_and_stays_fixed(skipgram_workdir, tmp_path):
+  """The event LM starts from a skip-gram run's table (a workdir trained before, read as data)."""
   from dsjax.tasks import get_task
-  task = get_task(load_config('baseline_lstm_skipgram'))
-  workdir = event_lm.pretrained_workdir(task.embedding_from)
+  task = get_task(load_config('baseline_lstm_skipgram',
+                              **{'model.embedding_from': skipgram_workdir}))
   from dsjax.train.loop import restore_for_inference
-  _, _, sg_state, _ = restore_for_inference(workdir)
+  _, _, sg_state, _ = restore_for_inference(skipgram_workdir)
   table = np.asarray(sg_state['params']['embed']['embedding'])
   state = jax.jit(task.init)(jax.random.key(0))
   np.testing.assert_array_equal(np.asarray(state['params']['embed']['embedding']), table)
@@ -155,6 +155,16 @@ def test_frozen_skipgram_embedding_is_loaded_and_stays_fixed():
                            state['params']['head']['kernel'])).max() > 0
   # shapes that differ, and a missing workdir, fail clearly
   with pytest.raises(ValueError, match='embedding shape'):
-    get_task(load_config('baseline_lstm_skipgram', **{'model.embed_dim': 8}))
-  with pytest.raises(FileNotFoundError, match='no such workdir'):
+    get_task(load_config('baseline_lstm_skipgram', **{'model.embed_dim': 8,
+                                                      'model.embedding_from': skipgram_workdir}))
+  with pytest.raises(FileNotFoundError, match='no skip-gram run there'):
     get_task(load_config('baseline_lstm_skipgram', **{'model.embedding_from': '/nonexistent/sg'}))
+  # A config file named there is a path like any other: it is never run.
+  marker = tmp_path / 'ran'
+  script = tmp_path / 'skipgram.py'
+  script.write_text(f'open({str(marker)!r}, "w").close()\n'
+                    'def get_config(arg=None):\n  raise SystemExit(1)\n')
+  for spec in (str(script), f'{script}:tiny'):
+    with pytest.raises(FileNotFoundError, match='no skip-gram run there'):
+      get_task(load_config('baseline_lstm_skipgram', **{'model.embedding_from': spec}))
+  assert not marker.exists()

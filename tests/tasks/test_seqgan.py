@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import seqgan as seqgan_config
+from configs.common import override
 from dsjax.models.language_models import EventLM
 from dsjax.models.seqgan import CNNDiscriminator, LSTMDiscriminator
 from dsjax.tasks import seqgan
-from dsjax.train.config_base import override
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOCAB = 7
 
 
@@ -208,11 +205,7 @@ def test_cnn_discriminator_rejects_widths_longer_than_the_sequence():
 
 
 def _config(**overrides):
-  spec = importlib.util.spec_from_file_location('seqgan_config',
-                                                os.path.join(ROOT, 'configs', 'seqgan.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config('tiny')
+  c = seqgan_config.get_config('tiny')
   c.data.source = 'jsb_chorales'    # bundled, no music21 parsing
   c.data.max_pieces = 6
   c.data.window = 8

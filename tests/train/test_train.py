@@ -13,25 +13,16 @@ import time
 import numpy as np
 import pytest
 
+import configs
 from tests.tbevents import summary_kinds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
-                 if not os.path.basename(p).startswith('_'))
+CONFIGS = configs.experiment_names()
 
 
 def load_config(name: str, variant: str = 'tiny', **overrides):
-  import importlib.util
-
-  from dsjax.train.config_base import override
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(variant)
-  config.unlock()
-  override(config, overrides)
-  config.lock()
-  return config
+  """``configs.load_config('NAME:VARIANT')`` with dotted ``overrides`` (tiny by default)."""
+  return configs.load_config(f'{name}:{variant}', **overrides)
 
 
 def read_metrics(workdir: str, split: str = 'train') -> dict[int, dict]:
@@ -55,10 +46,13 @@ def run_train(args: list[str], env_extra=None, **kw) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize('name', CONFIGS)
-def test_tiny_config_trains_end_to_end(name, tmp_path):
+def test_tiny_config_trains_end_to_end(name, tmp_path, request):
   """Every config's tiny variant trains, evaluates, checkpoints, logs images/audio, writes MIDI."""
   from dsjax.train.loop import train_and_evaluate
-  config = load_config(name)
+  overrides = {}
+  if name == 'baseline_lstm_skipgram':  # starts from a skip-gram run trained before
+    overrides['model.embedding_from'] = request.getfixturevalue('skipgram_workdir')
+  config = load_config(name, **overrides)
   workdir = str(tmp_path / 'run')
   final = train_and_evaluate(config, workdir)
   assert final['step'] == config.train.num_steps

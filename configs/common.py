@@ -1,4 +1,10 @@
-"""Sections every experiment config shares; ``configs/NAME.py`` fills in and overrides them."""
+"""What every experiment config shares: the base sections, variant words, dotted overrides.
+
+``configs/NAME.py`` builds on :func:`base_config` and reads its variant words with
+:func:`parse_variant`. Imports nothing but ml_collections, so loading a config loads no JAX.
+Every key a task reads is declared here or in the experiment's builder, with its default, once:
+code reads keys without a default of its own.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_max_len = 0           # 0: whole sequences
   c.data.transpose = 0              # +-k semitone augmentation (train only), 0 = off
   c.data.max_pieces = 0             # cap on pieces loaded (0 = all), for quick runs
+  c.data.piece_weighting = 'length'  # 'length' (pieces drawn by length) | 'uniform'
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = 'adam'
@@ -29,6 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.b1 = 0.9
   c.optim.b2 = 0.999
   c.optim.weight_decay = 1e-4        # adamw only (decoupled, times the learning rate)
+  c.optim.momentum = 0.0            # sgd only (0 = none)
   c.optim.grad_clip_norm = 1.0
   c.optim.ema_decay = 0.0           # > 0: evaluate and sample with an EMA of the parameters
                                     # (LM tasks; the GAN, SeqGAN and skip-gram tasks refuse it)
@@ -77,3 +85,22 @@ def override(config: ml_collections.ConfigDict, values: dict) -> ml_collections.
       node = node[part]
     node[last] = value
   return config
+
+
+def events_section() -> ml_collections.ConfigDict:
+  """``data.events``: the log's event vocabulary (10 ms shifts up to 1 s, log2 velocity bins)."""
+  return ml_collections.ConfigDict(dict(shift_ms=10, max_shift_steps=100, velocity_bins='log2'))
+
+
+def event_lm_model(embed_dim: int, hidden: tuple[int, ...],
+                   dropout_rate: float) -> ml_collections.ConfigDict:
+  """``model`` of the event LSTM (the event LM task, and SeqGAN's generator)."""
+  m = ml_collections.ConfigDict()
+  m.embed_dim = embed_dim
+  m.hidden = hidden
+  m.dropout_rate = dropout_rate
+  m.condition = 'none'              # 'none' | 'hist' | 'patch_hist' | 'window_stats' (log 10/16)
+  m.condition_tau = 0.0             # > 0: histograms sharpened as softmax(h / tau)
+  m.embedding_from = ''             # a skip-gram workdir whose input table starts the embedding
+  m.freeze_embedding = False        # keep that table fixed
+  return m

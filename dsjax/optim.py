@@ -1,4 +1,8 @@
-"""Optimizers from config: ``config.optim`` -> (optax transformation, learning-rate schedule)."""
+"""Optimizers from config: ``config.optim`` -> (optax transformation, learning-rate schedule), and
+the one update of a train state that every task's step makes.
+
+Every key is read as the config declares it (``configs/common.py``), without a default here.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,18 @@ import optax
 
 
 def make_schedule(cfg, num_steps: int):
-  """``cfg``: learning_rate, schedule ('constant'|'cosine'|'linear'), warmup_steps."""
+  """``cfg``: learning_rate, schedule ('constant'|'cosine'|'linear'), warmup_steps,
+  final_fraction."""
   lr = float(cfg.learning_rate)
-  warmup = int(cfg.get('warmup_steps', 0))
-  kind = cfg.get('schedule', 'constant')
+  warmup = int(cfg.warmup_steps)
+  kind = str(cfg.schedule)
   decay_steps = max(1, num_steps - warmup)
   if kind == 'constant':
     main = optax.constant_schedule(lr)
   elif kind == 'cosine':
-    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=float(cfg.get('final_fraction', 0.0)))
+    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=float(cfg.final_fraction))
   elif kind == 'linear':
-    main = optax.linear_schedule(lr, lr * float(cfg.get('final_fraction', 0.0)), decay_steps)
+    main = optax.linear_schedule(lr, lr * float(cfg.final_fraction), decay_steps)
   else:
     raise ValueError(f'config.optim.schedule={kind!r}: expected constant, cosine or linear')
   if warmup:
@@ -25,21 +30,21 @@ def make_schedule(cfg, num_steps: int):
 
 
 def make_optimizer(cfg, num_steps: int):
-  """``cfg``: name ('adam'|'adamw'|'rmsprop'|'sgd'), b1, b2, weight_decay, grad_clip_norm."""
+  """``cfg``: name ('adam'|'adamw'|'rmsprop'|'sgd'), b1, b2, weight_decay, momentum,
+  grad_clip_norm (0 = none), and the schedule's keys."""
   schedule = make_schedule(cfg, num_steps)
-  name = cfg.get('name', 'adam')
+  name = str(cfg.name)
   if name == 'adam':
-    tx = optax.adam(schedule, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999))
+    tx = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2)
   elif name == 'adamw':
-    tx = optax.adamw(schedule, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999),
-                     weight_decay=cfg.get('weight_decay', 1e-4))
+    tx = optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
   elif name == 'rmsprop':
     tx = optax.rmsprop(schedule)
   elif name == 'sgd':
-    tx = optax.sgd(schedule, momentum=cfg.get('momentum', None))
+    tx = optax.sgd(schedule, momentum=float(cfg.momentum) or None)
   else:
     raise ValueError(f'config.optim.name={name!r}: expected adam, adamw, rmsprop or sgd')
-  clip = cfg.get('grad_clip_norm', None)
+  clip = cfg.grad_clip_norm
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
   return tx, schedule
