@@ -2,7 +2,8 @@
 
 Events (categorical): temperature, top-k, top-p (nucleus).
 Multi-hot frames (independent Bernoulli per key): threshold, Bernoulli ("binomial") sampling,
-noise on the fed-back frame, maximum sustain.
+noise on the fed-back frame, maximum sustain, and :func:`sample_frames`, the autoregressive scan
+over time that every roll model samples with.
 """
 
 from __future__ import annotations
@@ -101,3 +102,37 @@ def feedback_noise(rng: jax.Array, frame: jax.Array, noise: float) -> jax.Array:
     return frame
   flip = jax.random.bernoulli(rng, noise, frame.shape)
   return jnp.where(flip, 1.0 - frame, frame)
+
+
+def hold_counts(primer: jax.Array) -> jax.Array:
+  """How many frames each key has sounded without a break at the end of ``primer [B, K, ...]``:
+  ``int32 [B, ...]`` (the counters :func:`apply_max_sustain` continues from)."""
+  def count(held, frame):
+    return jnp.where(frame > 0, held + 1, 0), None
+  held, _ = jax.lax.scan(count, jnp.zeros(primer.shape[:1] + primer.shape[2:], jnp.int32),
+                         jnp.swapaxes(primer, 0, 1))
+  return held
+
+
+def sample_frames(draw, advance, model_state, primer: jax.Array, rng: jax.Array, length: int,
+                  max_sustain: int = 0, noise: float = 0.0) -> jax.Array:
+  """``primer [B, K, ...]`` -> ``[B, K + length, ...]``: ``length`` frames drawn one after another
+  in one ``lax.scan``.
+
+  ``model_state`` is the model after reading the primer (any pytree); ``draw(key, model_state)``
+  gives the next frame ``[B, ...]`` in {0, 1}, ``advance(model_state, fed)`` reads the frame fed
+  back. Each step splits its key into ``(draw key, noise key)``; the drawn frame loses the keys
+  held for ``max_sustain`` frames (:func:`apply_max_sustain`) and is fed back with ``noise``
+  (:func:`feedback_noise`).
+  """
+  def body(state, key):
+    model_state, held = state
+    k_sample, k_noise = jax.random.split(key)
+    frame = draw(k_sample, model_state)
+    frame, held = apply_max_sustain(frame, held, max_sustain)
+    fed = feedback_noise(k_noise, frame, noise) if noise else frame
+    return (advance(model_state, fed), held), frame
+
+  keys = jax.random.split(rng, length)
+  _, frames = jax.lax.scan(body, (model_state, hold_counts(primer)), keys)
+  return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)

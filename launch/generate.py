@@ -6,7 +6,8 @@
       [--step=STEP]
       [--condition_midi=PATH | --condition_key='D minor']
 
-Sampling runs inside one jitted ``lax.scan``. Options a task does not use are ignored by it.
+Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
+(a usage error naming the flags it does take).
 A conditioned event LM (``configs/hist_rnn.py``) takes its condition from a MIDI file's pitch-class
 histogram (``--condition_midi``) or a named key (``--condition_key``); without either, from the
 primers' training pieces.

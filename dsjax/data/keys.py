@@ -5,9 +5,9 @@
   of no notes is all zeros by default (``empty='uniform'`` gives 1/12 each).
 * Key estimation: Krumhansl-Schmuckler, correlating the histogram with the 24 rotations of the
   Krumhansl-Kessler major and minor profiles.
-* Transposition to C major / A minor (nearest shift, or the original's always-upward quirk),
-  transposition of pieces, event ids and rolls, and random transposition for augmentation that never
-  leaves the keyboard.
+* Transposition of pieces, and to C major / A minor (nearest shift, or the original's always-upward
+  quirk) for ``transpose_to_c`` corpora. Training-time transposition of event ids and rolls is in
+  :mod:`dsjax.data.pipeline`.
 * :data:`SCALES`: the 12-key scale table of log 11/01.
 """
 
@@ -320,10 +320,6 @@ def estimate_key(x, weight: Literal['count', 'duration'] = 'duration') -> Key:
 # ---------------------------------------------------------------------------------------------
 # Transposition.
 
-KEYBOARD_128 = (0, 127)
-KEYBOARD_88 = (21, 108)
-
-
 def transpose(piece: Piece, k: int, low: int = 0, high: int = 127) -> Piece:
   """Moves every non-drum note by ``k`` semitones; a note leaving ``low..high`` is a ValueError."""
   notes = piece.notes.copy()
@@ -366,80 +362,3 @@ def transpose_to_c(piece: Piece, *, mode: Literal['nearest', 'upward'] = 'neares
   target_name = 'C major' if key.mode == 'major' else f'{minor_to} minor'
   raise ValueError(f'{piece.name}: no shift {candidates} moves {key.name} to {target_name} '
                    f'inside {low}..{high}')
-
-
-def transposition_range(pitch_min, pitch_max, max_shift: int, low: int = 0,
-                        high: int = 127) -> tuple[np.ndarray, np.ndarray]:
-  """The allowed shifts ``[lo, hi]`` (inclusive) in ``[-max_shift, max_shift]`` keeping
-  ``pitch_min + s >= low`` and ``pitch_max + s <= high``; ``lo > hi`` when there is none."""
-  lo = np.maximum(-max_shift, low - np.asarray(pitch_min, np.int64))
-  hi = np.minimum(max_shift, high - np.asarray(pitch_max, np.int64))
-  return lo, hi
-
-
-def random_transposition(rng: np.random.Generator, pitch_min, pitch_max, max_shift: int,
-                         low: int = 0, high: int = 127):
-  """A shift drawn uniformly among those in ``[-max_shift, max_shift]`` that keep the pitches
-  ``pitch_min..pitch_max`` inside ``low..high`` (``KEYBOARD_88`` for a piano).
-
-  Scalars give an ``int``; arrays of pieces' ranges give ``int64`` shifts of the same shape.
-  A ValueError if some range allows no shift.
-  """
-  lo, hi = transposition_range(pitch_min, pitch_max, max_shift, low, high)
-  if np.any(lo > hi):
-    bad = np.flatnonzero(np.atleast_1d(lo > hi))[0]
-    pmin, pmax = np.atleast_1d(pitch_min)[bad], np.atleast_1d(pitch_max)[bad]
-    raise ValueError(f'pitches {pmin}..{pmax} allow no shift within +-{max_shift} '
-                     f'inside {low}..{high}')
-  s = rng.integers(lo, hi + 1)
-  return int(s) if np.ndim(s) == 0 else s.astype(np.int64)
-
-
-def transpose_events(ids: np.ndarray, k, vocab=None) -> np.ndarray:
-  """Shifts note-on and note-off ids of ``int [..., T]`` event sequences by ``k`` semitones.
-
-  ``k`` is an int or an array of shape ``ids.shape[:-1]`` (one shift per sequence). Other ids are
-  unchanged. A shifted pitch outside 0..127 is a ValueError, never a wrap into another id range
-  (the original's augmentation bug). ``vocab`` needs ``note_on_offset`` and ``note_off_offset``.
-  """
-  vocab = _default_event_vocab() if vocab is None else vocab
-  ids = np.asarray(ids)
-  k = np.asarray(k, np.int64)[..., None]
-  out = ids.copy()
-  for name in ('note_on_offset', 'note_off_offset'):
-    base = int(getattr(vocab, name))
-    pitch = ids.astype(np.int64) - base
-    inside = (pitch >= 0) & (pitch < 128)
-    new = pitch + k
-    bad = inside & ((new < 0) | (new > 127))
-    if bad.any():
-      pos = tuple(int(i) for i in np.argwhere(bad)[0])
-      raise ValueError(f'transposing by {np.broadcast_to(k, ids.shape)[pos]:+d} moves the '
-                       f'{name[:-7]} of pitch {pitch[pos]} at {pos} off the keyboard')
-    out = np.where(inside, (new + base).astype(ids.dtype), out)
-  return out
-
-
-def transpose_roll(roll: np.ndarray, k: int, *, axis: int = -1, fill=0) -> np.ndarray:
-  """Shifts a roll by ``k`` keys along its pitch ``axis`` (-1 for ``[..., T, keys]``; use -2 for
-  ``[T, keys, planes]``), filling with ``fill``; a ValueError if a cell other than ``fill`` would
-  fall off the edge."""
-  roll = np.asarray(roll)
-  k = int(k)
-  n = roll.shape[axis]
-  src = np.moveaxis(roll, axis, -1)
-  if abs(k) >= n:
-    lost = src
-  else:
-    lost = src[..., n - k:] if k > 0 else src[..., :-k]
-  if np.any(lost != fill):
-    raise ValueError(f'transposing the roll by {k:+d} keys drops sounding notes off its '
-                     f'{n}-key range')
-  out = np.full_like(src, fill)
-  if abs(k) >= n:
-    pass
-  elif k >= 0:
-    out[..., k:] = src[..., :n - k]
-  else:
-    out[..., :n + k] = src[..., -k:]
-  return np.moveaxis(out, -1, axis)

@@ -309,3 +309,22 @@ def decode_pianoroll_to_piece(roll: np.ndarray, cfg: RollConfig = RollConfig(), 
   if tempo is not None:
     return Piece(name, notes, tempo.tempo_times.copy(), tempo.tempo_qpm.copy())
   return Piece(name, notes, np.zeros(1), np.full(1, float(qpm)))
+
+
+def key_log_odds(values: np.ndarray, feature_shape: tuple[int, ...], transpose: int = 0,
+                 clip: float = 1e-4) -> np.ndarray:
+  """Log-odds of each key's frequency over the frames ``values [N * prod(feature_shape)]`` (a
+  SequenceSet's values): ``float32 feature_shape``, keys on the last axis.
+
+  With ``transpose`` > 0 (training transposes by up to that many keys) each key's mass is spread
+  evenly over its ``2 * transpose + 1`` neighbours. Frequencies are clipped to
+  ``[clip, 1 - clip]``. A model's output bias set to this starts at the marginal distribution.
+  """
+  freq = np.asarray(values, np.float64).reshape(-1, *feature_shape).mean(0)
+  if transpose > 0:
+    box = np.ones(2 * transpose + 1) / (2 * transpose + 1)
+    rows = freq.reshape(-1, freq.shape[-1])
+    freq = np.stack([np.convolve(np.pad(f, transpose), box, mode='valid') for f in rows]
+                    ).reshape(freq.shape)
+  freq = np.clip(freq, clip, 1 - clip)
+  return (np.log(freq) - np.log1p(-freq)).astype(np.float32)

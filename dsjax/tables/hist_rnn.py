@@ -118,7 +118,7 @@ def _eval_pieces(task):
   """The eval pieces (valid then test): list of id arrays and their whole-piece histograms."""
   pieces, hists = [], []
   for split in task.config.data.eval_splits:
-    seqs = task._eval_sets[split]  # pylint: disable=protected-access
+    seqs = task.eval_sets[split]
     pieces += [np.asarray(seqs[i]) for i in range(len(seqs))]
     hists.append(task.piece_histograms(split))
   return pieces, np.concatenate(hists)

@@ -14,10 +14,6 @@ _TASKS = {
 }
 
 
-def register(name: str, target: str) -> None:
-  _TASKS[name] = target
-
-
 def get_task(config):
   name = config.task
   if name not in _TASKS:

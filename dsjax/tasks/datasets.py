@@ -1,8 +1,25 @@
-"""How tasks get their data from a config: one place that maps ``config.data`` to a SequenceSet."""
+"""How tasks get their data from a config: splits from the cache, training streams, eval batches.
+
+Every task reads ``config.data`` through these functions, so the window, batch size, piece
+weighting, transposition and per-host slicing mean the same in every experiment::
+
+  train = load_split(config, 'events', 'train')
+  stream = train_stream(config, train, process_index, process_count, shifted=True,
+                        transposition=event_transposition(config, vocab))
+  batches = eval_stream(config, load_eval_splits(config, 'events'))
+"""
 
 from __future__ import annotations
 
+from dsjax.data import pianoroll as roll_lib
+from dsjax.data import pipeline
 from dsjax.data.notes import SequenceSet
+
+
+def roll_config(config) -> roll_lib.RollConfig:
+  """The piano-roll grid of ``config.data.roll``."""
+  r = config.data.roll
+  return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
 
 
 def encoding_options(config, encoding: str) -> dict:
@@ -14,6 +31,10 @@ def encoding_options(config, encoding: str) -> dict:
   if encoding in ('pianoroll', 'aligned'):
     r = d.roll
     return dict(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
+  if encoding == 'voice_rolls':
+    r = d.roll
+    return dict(voices=int(d.voices), grid=str(r.grid), step=float(r.step), keys=int(r.pitches),
+                include_drums=False)
   raise ValueError(f'unknown encoding {encoding!r}')
 
 
@@ -26,8 +47,57 @@ def load_split(config, encoding: str, split: str) -> SequenceSet:
                             **encoding_options(config, encoding))
 
 
-def openings(seqs: SequenceSet, rng, num: int, length: int):
-  """The first ``length`` items of ``num`` distinct random pieces ``[num, length, ...]`` (primers).
+def load_eval_splits(config, encoding: str) -> dict[str, SequenceSet]:
+  """``{split: SequenceSet}`` for every split of ``config.data.eval_splits``."""
+  return {s: load_split(config, encoding, s) for s in config.data.eval_splits}
+
+
+def event_transposition(config, vocab) -> pipeline.EventTransposition | None:
+  """Train-only transposition of event ids by up to ``config.data.transpose`` semitones."""
+  t = int(config.data.transpose)
+  if t <= 0:
+    return None
+  return pipeline.EventTransposition(max_shift=t, note_on_offset=vocab.note_on_offset,
+                                     note_off_offset=vocab.note_off_offset, num_pitches=128)
+
+
+def roll_transposition(config) -> pipeline.RollTransposition | None:
+  """Train-only transposition of rolls by up to ``config.data.transpose`` keys."""
+  t = int(config.data.transpose)
+  return pipeline.RollTransposition(t) if t > 0 else None
+
+
+def train_stream(config, seqs: SequenceSet, process_index: int, process_count: int, *,
+                 shifted: bool, transposition=None, short: str = 'pad', seed: int | None = None,
+                 with_info: bool = False) -> pipeline.WindowSampler:
+  """This process's slice of random training windows of ``seqs``.
+
+  ``config.data``: window, batch_size (global), piece_weighting. ``shifted``: batches hold
+  ``inputs``/``targets`` one step apart (language models) or ``inputs`` only (GANs, skip-gram).
+  ``short``: 'pad' (shorter pieces padded and masked) or 'skip' (never drawn). ``seed`` replaces
+  ``config.seed`` (several seeds side by side); ``with_info`` adds ``piece_ids`` and ``starts``.
+  """
+  d = config.data
+  return pipeline.WindowSampler(
+      seqs, int(d.window), int(d.batch_size), seed=int(config.seed if seed is None else seed),
+      shifted=shifted, piece_weighting=str(d.piece_weighting), short=short,
+      augment=transposition, process_index=process_index, process_count=process_count,
+      prefetch=2, with_info=with_info)
+
+
+def eval_stream(config, eval_sets: dict[str, SequenceSet], *, shifted: bool = True
+                ) -> dict[str, list[dict]]:
+  """``{split: [padded, masked batches of whole pieces]}`` for the splits that have pieces
+  (``config.data``: eval_batch_size, eval_max_len; 0 = whole pieces)."""
+  d = config.data
+  return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
+                                            int(d.eval_max_len) or None, shifted=shifted))
+          for split, seqs in eval_sets.items() if len(seqs)}
+
+
+def openings(seqs: SequenceSet, rng, num: int, length: int, *, with_ids: bool = False):
+  """The first ``length`` items of ``num`` distinct random pieces ``[num, length, ...]`` (primers);
+  with ``with_ids``, also the pieces' indices ``[num]``.
 
   ``length`` is capped at the longest piece; pieces shorter than it are never drawn. ``rng`` is a
   jax key (its key data seeds numpy, so the choice is reproducible).
@@ -38,4 +108,5 @@ def openings(seqs: SequenceSet, rng, num: int, length: int):
   length = min(length, int(seqs.lengths.max()))
   candidates = np.flatnonzero(seqs.lengths >= length)
   picks = g.choice(candidates, size=num, replace=len(candidates) < num)
-  return np.stack([seqs[int(i)][:length] for i in picks])
+  out = np.stack([seqs[int(i)][:length] for i in picks])
+  return (out, picks) if with_ids else out

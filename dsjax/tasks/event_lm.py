@@ -1,20 +1,8 @@
 """The event LSTM language model (the log's baseline): next-event cross-entropy over event ids.
 
-Conditioning (the Hist-RNN family, log 10/16; ``config.model.condition``):
-
-* ``'none'``: the baseline.
-* ``'hist'``: Hist-RNN. The 12-bin pitch-class histogram of the whole piece (note-ons) joined to
-  every input step. It comes from the data pipeline as ``batch['condition'] [B, 12]``.
-* ``'patch_hist'``: Patch-Hist RNN. The histogram of the training window itself (the events the
-  loss is taken over, plus the first input), computed from the batch's ids inside the step.
-* ``'window_stats'``: the conditional stacked LSTM's per-step condition (original §3.5): for each
-  target, over a 50-event window centred on it (shifted to stay inside the valid events), a one-hot
-  mean-pitch bin [10], a one-hot note-density bin [10] and the pitch-class histogram [12].
-
-Histograms are optionally sharpened as ``softmax(h / tau)`` with ``config.model.condition_tau > 0``
-(the log's e^{h/0.03}; 0 = the normalised histogram as is). Only note-ons are counted (the original
-counted note-ons and note-offs, which pair up). At sampling time the condition is a fixed vector per
-sample: a histogram (or stats vector) from a piece, a MIDI file or a named key.
+Conditioning (the Hist-RNN family, log 10/16): ``config.model.condition`` and
+``config.model.condition_tau``, defined in :mod:`dsjax.tasks.conditions` ('none', 'hist',
+'patch_hist', 'window_stats'); training and sampling compute the statistics with the same code.
 
 Pretrained input embedding (log 10/09): ``config.model.embedding_from`` names a skip-gram workdir
 whose ``params['embed']['embedding'] [vocab, dim]`` replaces the fresh table at init;
@@ -35,118 +23,17 @@ import optax
 
 from dsjax import losses, sampling
 from dsjax.data import events as events_lib
-from dsjax.data import keys as keys_lib
 from dsjax.data import pianoroll as roll_lib
 from dsjax.data import pipeline
 from dsjax.models.language_models import EventLM, event_lm_stepper
 from dsjax.optim import make_optimizer, update_train_state
-from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split
-
-CONDITIONS = ('none', 'hist', 'patch_hist', 'window_stats')
-CONDITION_DIMS = {'none': 0, 'hist': 12, 'patch_hist': 12, 'window_stats': 32}
-STATS_SPAN = 50          # events per window of the 'window_stats' condition (original §3.5)
-PITCH_BINS = 10
-DENSITY_BINS = 10
-
+from dsjax.tasks import base, datasets
+from dsjax.tasks.conditions import Condition, piece_histograms
 
 def event_vocab(config) -> events_lib.EventVocab:
   e = config.data.events
   return events_lib.EventVocab(shift_ms=int(e.shift_ms), max_shift_steps=int(e.max_shift_steps),
                                velocity_bins=str(e.velocity_bins))
-
-
-# ---------------------------------------------------------------------------------------------
-# Conditions as pure jittable functions of event ids.
-
-
-def _note_on_pitch(ids, note_on_offset: int):
-  """``(is_note_on, pitch)`` of ids ``[...]`` (pitch 0 where not a note-on)."""
-  pitch = ids.astype(jnp.int32) - note_on_offset
-  on = (pitch >= 0) & (pitch < 128)
-  return on, jnp.where(on, pitch, 0)
-
-
-def pitch_class_counts(ids, valid, note_on_offset: int = 0):
-  """Note-on counts per pitch class: ``ids [..., T]``, ``valid [..., T]`` -> ``float32 [..., 12]``."""
-  on, pitch = _note_on_pitch(ids, note_on_offset)
-  on = on & (valid > 0)
-  return (jax.nn.one_hot(pitch % 12, 12) * on[..., None]).sum(-2)
-
-
-def normalise(counts):
-  """Counts ``[..., k]`` -> distributions; all zeros stay zeros (like ``keys.py``'s default)."""
-  total = counts.sum(-1, keepdims=True)
-  return jnp.where(total > 0, counts / jnp.where(total > 0, total, 1.0), 0.0)
-
-
-def sharpen(hist, tau: float):
-  """``softmax(hist / tau)`` over the last axis (``tau <= 0``: ``hist`` unchanged)."""
-  if tau <= 0:
-    return hist
-  return jax.nn.softmax(hist / tau, axis=-1)
-
-
-def window_ids(batch):
-  """The training window ``[B, T + 1]`` of a shifted batch and its validity ``[B, T + 1]``.
-
-  Item 0 (the first input) counts when its target does; the others when they are predicted.
-  """
-  mask = batch['mask'].astype(jnp.float32)
-  ids = jnp.concatenate([batch['inputs'][:, :1], batch['targets']], axis=1)
-  valid = jnp.concatenate([mask[:, :1], mask], axis=1)
-  return ids, valid
-
-
-def window_stats(ids, valid, note_on_offset: int = 0, span: int = STATS_SPAN):
-  """The original's per-position condition ``[B, T, 32]`` of event ids ``[B, T]``.
-
-  For position ``t`` the window holds ``span`` valid items centred on ``t`` (shifted to stay inside
-  the row's valid prefix, or all of it when shorter). Columns: one-hot mean-pitch bin
-  ``round((clip(mean / 10, 5, 9) - 5) / 4 * 9)`` (all zero without notes), one-hot density bin
-  ``round((clip(10 * ons / span, 1, 2) - 1) * 9)``, normalised pitch-class histogram.
-  """
-  on, pitch = _note_on_pitch(ids, note_on_offset)
-  on = (on & (valid > 0)).astype(jnp.float32)
-  n = valid.sum(-1, keepdims=True).astype(jnp.int32)                      # [B, 1]
-  pc = jax.nn.one_hot(pitch % 12, 12) * on[..., None]                     # [B, T, 12]
-  per_item = jnp.concatenate([on[..., None], (pitch * on)[..., None], pc], -1)  # [B, T, 14]
-  cum = jnp.concatenate([jnp.zeros_like(per_item[:, :1]), jnp.cumsum(per_item, 1)], 1)
-  pos = jnp.arange(ids.shape[1])[None]
-  start = jnp.clip(pos - span // 2, 0, jnp.maximum(n - span, 0))
-  end = jnp.minimum(start + span, n)
-  take = lambda i: jnp.take_along_axis(cum, i[..., None], axis=1)
-  sums = take(end) - take(start)                                          # [B, T, 14]
-  count, pitch_sum, hist = sums[..., 0], sums[..., 1], sums[..., 2:]
-  mean = pitch_sum / jnp.maximum(count, 1.0)
-  pitch_bin = jnp.round((jnp.clip(mean / 10.0, 5.0, 9.0) - 5.0) / 4.0 * (PITCH_BINS - 1))
-  pitch_1h = jax.nn.one_hot(pitch_bin.astype(jnp.int32), PITCH_BINS) * (count > 0)[..., None]
-  density = jnp.clip(count / span * 10.0, 1.0, 2.0)
-  density_bin = jnp.round((density - 1.0) * (DENSITY_BINS - 1)).astype(jnp.int32)
-  density_1h = jax.nn.one_hot(density_bin, DENSITY_BINS)
-  return jnp.concatenate([pitch_1h, density_1h, normalise(hist)], -1)
-
-
-def piece_histograms(seqs, note_on_offset: int = 0) -> np.ndarray:
-  """Pitch-class histogram (note-ons) of every whole sequence: ``float32 [len(seqs), 12]``."""
-  values = np.asarray(seqs.values).astype(np.int64) - note_on_offset
-  owner = np.repeat(np.arange(len(seqs)), seqs.lengths)
-  on = (values >= 0) & (values < 128)
-  counts = np.zeros((len(seqs), 12))
-  np.add.at(counts, (owner[on], values[on] % 12), 1.0)
-  total = counts.sum(-1, keepdims=True)
-  return np.where(total > 0, counts / np.where(total > 0, total, 1), 0).astype(np.float32)
-
-
-def key_histogram(name: str) -> np.ndarray:
-  """A histogram ``float32 [12]`` for a named key (``'C major'``, ``'d minor'``, ``'F#'``): the
-  scale's pitch classes (keys.py ``SCALES``; natural minor), tonic weighted 2, normalised (the
-  original's C-major prior ``norm([2,0,1,0,1,1,0,1,0,1,0,1])``)."""
-  key = keys_lib.Key.from_name(name)
-  hist = np.zeros(12)
-  hist[keys_lib.scale_pitch_classes(key)] = 1.0
-  hist[key.tonic] = 2.0
-  return (hist / hist.sum()).astype(np.float32)
 
 
 class _PieceConditioned(base.TrainData):
@@ -205,14 +92,12 @@ class EventLMTask(base.Task):
   def __init__(self, config):
     super().__init__(config)
     self.vocab = event_vocab(config)
-    self.train_set = load_split(config, 'events', 'train')
-    self._eval_sets = {s: load_split(config, 'events', s) for s in config.data.eval_splits}
+    self.train_set = datasets.load_split(config, 'events', 'train')
+    self.eval_sets = datasets.load_eval_splits(config, 'events')
     m = config.model
-    self.condition = str(m.condition)
-    if self.condition not in CONDITIONS:
-      raise ValueError(f'config.model.condition={self.condition!r}: expected one of {CONDITIONS}')
-    self.condition_tau = float(m.condition_tau)
-    self.condition_dim = CONDITION_DIMS[self.condition]
+    self.cond = Condition(str(m.condition), float(m.condition_tau), self.vocab)
+    self.condition, self.condition_tau, self.condition_dim = (
+        self.cond.kind, self.cond.tau, self.cond.dim)
     if self.condition == 'hist' and int(config.data.transpose) > 0:
       raise ValueError("config.model.condition='hist' uses each piece's histogram, which a "
                        "transposed window no longer matches: set config.data.transpose=0 (or use "
@@ -241,89 +126,46 @@ class EventLMTask(base.Task):
   def piece_histograms(self, split: str) -> np.ndarray:
     """``[pieces, 12]`` whole-piece histograms of ``split`` ('train' or an eval split)."""
     if split not in self._piece_hists:
-      seqs = self.train_set if split == 'train' else self._eval_sets[split]
-      self._piece_hists[split] = piece_histograms(seqs, self.vocab.note_on_offset)
+      seqs = self.train_set if split == 'train' else self.eval_sets[split]
+      self._piece_hists[split] = piece_histograms(seqs, self.vocab)
     return self._piece_hists[split]
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count, seed: int | None = None):
     """``seed`` overrides ``config.seed`` for the windows (several seeds side by side)."""
-    d = self.config.data
-    augment = None
-    if int(d.transpose) > 0:
-      augment = pipeline.EventTransposition(
-          max_shift=int(d.transpose), note_on_offset=self.vocab.note_on_offset,
-          note_off_offset=self.vocab.note_off_offset, num_pitches=128)
-    sampler = pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size),
-        seed=int(self.config.seed if seed is None else seed),
-        shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2,
+    sampler = datasets.train_stream(
+        self.config, self.train_set, process_index, process_count, shifted=True,
+        transposition=datasets.event_transposition(self.config, self.vocab), seed=seed,
         with_info=self.condition == 'hist')
     if self.condition == 'hist':
       return _PieceConditioned(sampler, self.piece_histograms('train'))
     return sampler
 
   def eval_batches(self):
-    d = self.config.data
-    out = {}
-    for split, seqs in self._eval_sets.items():
-      if len(seqs):
-        batches = list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                             int(d.eval_max_len) or None))
-        if self.condition == 'hist':
-          hists = np.concatenate([self.piece_histograms(split), np.zeros((1, 12), np.float32)])
-          for b in batches:
-            b['condition'] = hists[b['seq_ids']]      # seq_ids -1 (padding rows) -> zeros
-        out[split] = batches
+    out = datasets.eval_stream(self.config, self.eval_sets)
+    if self.condition == 'hist':
+      for split, batches in out.items():
+        hists = np.concatenate([self.piece_histograms(split), np.zeros((1, 12), np.float32)])
+        for b in batches:
+          b['condition'] = hists[b['seq_ids']]      # seq_ids -1 (padding rows) -> zeros
     return out
 
   # -- conditions ---------------------------------------------------------------------------
   def condition_features(self, stats):
     """Raw conditioning statistics ``[..., C]`` -> model inputs (histograms sharpened by tau)."""
-    stats = jnp.asarray(stats, jnp.float32)
-    if self.condition in ('hist', 'patch_hist'):
-      return sharpen(stats, self.condition_tau)
-    if self.condition == 'window_stats':
-      return jnp.concatenate([stats[..., :20], sharpen(stats[..., 20:], self.condition_tau)], -1)
-    return stats
+    return self.cond.features(stats)
 
   def batch_condition(self, batch):
     """The per-step condition ``[B, T, C]`` of a batch, or None for the baseline."""
-    if self.condition == 'none':
-      return None
-    b, t = batch['inputs'].shape[:2]
-    if self.condition == 'hist':
-      if 'condition' not in batch:
-        raise KeyError("condition='hist' needs batch['condition'] [batch, 12] (piece histograms)")
-      hist = batch['condition']
-    elif self.condition == 'patch_hist':
-      ids, valid = window_ids(batch)
-      hist = normalise(pitch_class_counts(ids, valid, self.vocab.note_on_offset))
-    else:
-      ids, valid = window_ids(batch)
-      stats = window_stats(ids, valid, self.vocab.note_on_offset)[:, 1:]
-      return self.condition_features(stats)
-    return jnp.broadcast_to(self.condition_features(hist)[:, None], (b, t, self.condition_dim))
-
-  def _require_condition(self, what: str):
-    if self.condition == 'none':
-      raise ValueError(f'{what}: this run has no condition (config.model.condition=\'none\'); '
-                       f"train with condition 'hist', 'patch_hist' or 'window_stats'")
+    return self.cond.of_batch(batch)
 
   def condition_from_events(self, ids) -> np.ndarray:
     """Conditioning statistics ``[C]`` of one event-id sequence (the whole of it)."""
-    self._require_condition('condition_from_events')
-    ids = np.asarray(ids).reshape(1, -1)
-    if self.condition in ('hist', 'patch_hist'):
-      return np.asarray(keys_lib.event_pitch_class_histogram(ids[0], self.vocab), np.float32)
-    n = ids.shape[1]
-    stats = window_stats(jnp.asarray(ids), jnp.ones((1, n)), self.vocab.note_on_offset, span=n)
-    return np.asarray(stats[0, 0])
+    return self.cond.of_events(ids)
 
   def condition_from_midi(self, path: str) -> np.ndarray:
     """Conditioning statistics ``[C]`` of a MIDI file (encoded with this run's vocabulary)."""
-    self._require_condition(f'condition from {path}')
+    self.cond.require(f'condition from {path}')
     from dsjax.data import midi_io
     ids = events_lib.encode_events(midi_io.load_midi(path), self.vocab)
     if not (ids < 128).any():
@@ -331,14 +173,8 @@ class EventLMTask(base.Task):
     return self.condition_from_events(ids)
 
   def condition_from_key(self, name: str) -> np.ndarray:
-    """Conditioning statistics ``[C]`` for a named key (see :func:`key_histogram`); for
-    'window_stats' with the original generator's default bins (mean pitch 0, density 5)."""
-    self._require_condition(f'condition from key {name!r}')
-    hist = key_histogram(name)
-    if self.condition == 'window_stats':
-      return np.concatenate([np.eye(PITCH_BINS)[0], np.eye(DENSITY_BINS)[5], hist]).astype(
-          np.float32)
-    return hist
+    """Conditioning statistics ``[C]`` for a named key (:meth:`Condition.of_key`)."""
+    return self.cond.of_key(name)
 
   # -- steps --------------------------------------------------------------------------------
   def make_tx(self, num_updates: int):
@@ -398,12 +234,8 @@ class EventLMTask(base.Task):
   # -- sampling -----------------------------------------------------------------------------
   def _pick_openings(self, rng: jax.Array, num: int, length: int):
     """``(openings [num, length], piece ids [num])`` of distinct random training pieces."""
-    seqs = self.train_set
-    g = np.random.default_rng(np.asarray(jax.random.key_data(rng)).ravel().tolist())
-    length = min(length, int(seqs.lengths.max()))
-    candidates = np.flatnonzero(seqs.lengths >= length)
-    picks = g.choice(candidates, size=num, replace=len(candidates) < num)
-    return np.stack([seqs[int(i)][:length] for i in picks]).astype(np.int32), picks
+    ids, picks = datasets.openings(self.train_set, rng, num, length, with_ids=True)
+    return ids.astype(np.int32), picks
 
   def primers(self, rng: jax.Array, num: int, length: int) -> np.ndarray:
     """``[num, length]`` openings of random training pieces (length >= 1)."""
@@ -444,7 +276,7 @@ class EventLMTask(base.Task):
     statistics: a histogram, or a window_stats vector) or else from the primers' training pieces."""
     if self.condition == 'none':
       if condition is not None:
-        self._require_condition('sample(condition=...)')
+        self.cond.require('sample(condition=...)')
       return None
     if condition is None:
       seqs = self.train_set

@@ -17,10 +17,9 @@ One ``train_step`` (one jitted call) is:
    visualisation code to the generator steps, §3.11; this does not reproduce that bug.)
 
 Both loops are unrolled at trace time (:func:`repeat_steps`) unless ``gan.unroll=False`` (then
-``lax.scan``): XLA:CPU ran the CNN critic's convolutions about 20x slower inside a while loop
-(12 s vs 0.6 s for one critic gradient at [32, 64, 88], measured; ``lax.scan(unroll=True)`` still
-kept a one-step loop), so unrolled the step costs what its parts cost, at the price of a longer
-compile.
+``lax.scan``): XLA:CPU runs the CNN critic's convolutions much slower inside a while loop (the
+README gives the measurement), so unrolled the step costs what its parts cost, at the price of a
+longer compile.
 
 The pool of past fakes (original: 2 x batch) is a ring buffer ``[pool_size, time, pitch]`` in the
 state: each critic step writes its fresh fakes at the ring's write index, then trains on
@@ -73,23 +72,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsjax.data import pianoroll as roll_lib
-from dsjax.data import pipeline
 from dsjax.eval import music_stats
 from dsjax.models import gan as gan_models
 from dsjax.models import gan_losses
 from dsjax.optim import apply_gradients, make_optimizer
-from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split
+from dsjax.tasks import base, datasets
 
 LOSSES = ('wgan_gp', 'nonsaturating')
 CRITIC_BATCHES = ('split', 'reuse')
 BINARIZE = ('none', 'straight_through')
 REAL_REFERENCE_WINDOWS = 256
-
-
-def roll_config(config) -> roll_lib.RollConfig:
-  r = config.data.roll
-  return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
 
 
 def frame_change_rate(rolls) -> float:
@@ -151,11 +143,11 @@ class GANTask(base.Task):
 
   def __init__(self, config):
     super().__init__(config)
-    self.roll_cfg = roll_config(config)
+    self.roll_cfg = datasets.roll_config(config)
     self.pitches = self.roll_cfg.keys
     self.lowest_pitch = self.roll_cfg.lowest_pitch
     self.window = int(config.data.window)
-    self.train_set = load_split(config, 'pianoroll', 'train')
+    self.train_set = datasets.load_split(config, 'pianoroll', 'train')
     g, gan = config.model.generator, config.gan
     self.generator = gan_models.make_generator(g, self.pitches)
     self.critic = gan_models.make_critic(config.model.critic)
@@ -217,12 +209,9 @@ class GANTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    d = self.config.data
-    augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
-    return pipeline.WindowSampler(
-        self.train_set, self.window, int(d.batch_size), seed=int(self.config.seed),
-        shifted=False, piece_weighting=str(d.piece_weighting), short='skip', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2)
+    return datasets.train_stream(self.config, self.train_set, process_index, process_count,
+                                 shifted=False, short='skip',
+                                 transposition=datasets.roll_transposition(self.config))
 
   def to_model_scale(self, rolls) -> jax.Array:
     """Binary rolls -> the generator's output scale ({0, 1} for sigmoid, {-1, +1} for tanh)."""

@@ -29,12 +29,10 @@ import numpy as np
 
 from dsjax import losses, sampling
 from dsjax.data import encodings
-from dsjax.data.notes import SequenceSet
+from dsjax.data import pianoroll as roll_lib
 from dsjax.models.multivoice import MultiVoiceLSTM
 from dsjax.optim import make_optimizer, update_train_state
-from dsjax.tasks import base
-from dsjax.tasks.datasets import openings
-from dsjax.tasks.pianoroll_lm import roll_eval_batches, roll_train_data
+from dsjax.tasks import base, datasets
 
 # Grey level of each voice in pictures (first voice brightest).
 _VOICE_LEVELS = (1.0, 0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2)
@@ -44,15 +42,6 @@ def voice_roll_encoding(config) -> encodings.VoiceRollEncoding:
   r = config.data.roll
   return encodings.get_encoding('voice_rolls', voices=int(config.data.voices), grid=str(r.grid),
                                 step=float(r.step), keys=int(r.pitches))
-
-
-def load_voice_split(config, split: str) -> SequenceSet:
-  """The ``split`` of ``config.data.source`` as voice rolls, from the preprocessing cache."""
-  from dsjax.data import cache
-  d = config.data
-  enc = voice_roll_encoding(config)
-  return cache.load_dataset(d.source, 'voice_rolls', split, cache_dir=d.cache_dir or None,
-                            max_pieces=int(d.max_pieces) or None, **enc.options())
 
 
 def voices_image(roll: np.ndarray) -> np.ndarray:
@@ -73,8 +62,8 @@ class MultiVoiceLMTask(base.Task):
     super().__init__(config)
     self.encoding = voice_roll_encoding(config)
     self.voices, self.keys = self.encoding.feature_shape
-    self.train_set = load_voice_split(config, 'train')
-    self._eval_sets = {s: load_voice_split(config, s) for s in config.data.eval_splits}
+    self.train_set = datasets.load_split(config, 'voice_rolls', 'train')
+    self.eval_sets = datasets.load_eval_splits(config, 'voice_rolls')
     m = config.model
     self.model = MultiVoiceLSTM(voices=self.voices, keys=self.keys, bottom=tuple(m.bottom),
                                 middle=tuple(m.middle), top=tuple(m.top),
@@ -83,22 +72,18 @@ class MultiVoiceLMTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    return roll_train_data(self.config, self.train_set, process_index, process_count)
+    return datasets.train_stream(self.config, self.train_set, process_index, process_count,
+                                 shifted=True, transposition=datasets.roll_transposition(self.config))
 
   def eval_batches(self):
-    return roll_eval_batches(self.config, self._eval_sets)
+    return datasets.eval_stream(self.config, self.eval_sets)
 
   # -- steps --------------------------------------------------------------------------------
   def marginal_output_bias(self) -> np.ndarray:
     """``[voices, keys]`` float32: log-odds of each voice's key frequency over the training frames
     (spread over the neighbouring keys when training transposes), clipped to [1e-4, 1 - 1e-4]."""
-    freq = np.asarray(self.train_set.values, np.float64).reshape(-1, self.voices, self.keys).mean(0)
-    d = int(self.config.data.transpose)
-    if d > 0:  # transposition spreads each key's mass over its neighbours
-      box = np.ones(2 * d + 1) / (2 * d + 1)
-      freq = np.stack([np.convolve(np.pad(f, d), box, mode='valid') for f in freq])
-    freq = np.clip(freq, 1e-4, 1 - 1e-4)
-    return (np.log(freq) - np.log1p(-freq)).astype(np.float32)
+    return roll_lib.key_log_odds(self.train_set.values, (self.voices, self.keys),
+                                 int(self.config.data.transpose))
 
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.voices, self.keys), jnp.float32)
@@ -145,31 +130,23 @@ class MultiVoiceLMTask(base.Task):
   # -- sampling -----------------------------------------------------------------------------
   def primers(self, rng, num: int, length: int) -> np.ndarray:
     """``[num, length, voices, keys]`` openings of random training pieces."""
-    return openings(self.train_set, rng, num, length).astype(np.float32)
+    return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
   def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise, temperature):
     """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
     model = self.model
+    def draw(key, model_state):
+      return sampling.sample_frame(key, jax.nn.sigmoid(model_state[1]), mode, threshold,
+                                   temperature)
+
+    def advance(model_state, fed):
+      logits, carry = model.apply({'params': params}, fed[:, None], model_state[0])
+      return carry, logits[:, 0]
+
     logits, carry = model.apply({'params': params}, primer)
-
-    def count(h, frame):
-      return jnp.where(frame > 0, h + 1, 0), None
-    held, _ = jax.lax.scan(count, jnp.zeros(primer.shape[:1] + primer.shape[2:], jnp.int32),
-                           jnp.swapaxes(primer, 0, 1))
-
-    def body(state, key):
-      carry, logits, held = state
-      k_sample, k_noise = jax.random.split(key)
-      frame = sampling.sample_frame(k_sample, jax.nn.sigmoid(logits), mode, threshold, temperature)
-      frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
-      fed = sampling.feedback_noise(k_noise, frame, noise) if noise else frame
-      logits, carry = model.apply({'params': params}, fed[:, None], carry)
-      return (carry, logits[:, 0], held), frame
-
-    keys = jax.random.split(rng, length)
-    _, frames = jax.lax.scan(body, (carry, logits[:, -1], held), keys)
-    return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
+    return sampling.sample_frames(draw, advance, (carry, logits[:, -1]), primer, rng, length,
+                                  max_sustain, noise)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
              max_sustain=None, noise=None, temperature=None):

@@ -21,35 +21,9 @@ import numpy as np
 
 from dsjax import losses, sampling
 from dsjax.data import pianoroll as roll_lib
-from dsjax.data import pipeline
 from dsjax.models.language_models import MultiHotLM
 from dsjax.optim import make_optimizer, update_train_state
-from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split, openings
-
-
-def roll_config(config) -> roll_lib.RollConfig:
-  r = config.data.roll
-  return roll_lib.RollConfig(grid=str(r.grid), step=float(r.step), keys=int(r.pitches))
-
-
-def roll_train_data(config, train_set, process_index: int, process_count: int):
-  """Shifted training windows of rolls (``config.data``: window, batch_size, transpose,
-  piece_weighting), this process's slice, with train-only transposition when asked."""
-  d = config.data
-  augment = pipeline.RollTransposition(int(d.transpose)) if int(d.transpose) > 0 else None
-  return pipeline.WindowSampler(
-      train_set, int(d.window), int(d.batch_size), seed=int(config.seed),
-      shifted=True, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-      process_index=process_index, process_count=process_count, prefetch=2)
-
-
-def roll_eval_batches(config, eval_sets) -> dict:
-  """``{split: [padded, masked batches of whole sequences]}`` for the splits that have pieces."""
-  d = config.data
-  return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                            int(d.eval_max_len) or None))
-          for split, seqs in eval_sets.items() if len(seqs)}
+from dsjax.tasks import base, datasets
 
 
 class PianorollLMTask(base.Task):
@@ -59,10 +33,10 @@ class PianorollLMTask(base.Task):
 
   def __init__(self, config):
     super().__init__(config)
-    self.roll_cfg = roll_config(config)
+    self.roll_cfg = datasets.roll_config(config)
     self.keys = self.roll_cfg.keys
-    self.train_set = load_split(config, 'pianoroll', 'train')
-    self._eval_sets = {s: load_split(config, 'pianoroll', s) for s in config.data.eval_splits}
+    self.train_set = datasets.load_split(config, 'pianoroll', 'train')
+    self.eval_sets = datasets.load_eval_splits(config, 'pianoroll')
     m = config.model
     self.model = MultiHotLM(keys=self.keys, hidden=tuple(m.hidden), dense=tuple(m.dense),
                             dropout_rate=float(m.dropout_rate),
@@ -74,10 +48,11 @@ class PianorollLMTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    return roll_train_data(self.config, self.train_set, process_index, process_count)
+    return datasets.train_stream(self.config, self.train_set, process_index, process_count,
+                                 shifted=True, transposition=datasets.roll_transposition(self.config))
 
   def eval_batches(self):
-    return roll_eval_batches(self.config, self._eval_sets)
+    return datasets.eval_stream(self.config, self.eval_sets)
 
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
@@ -93,12 +68,8 @@ class PianorollLMTask(base.Task):
   def _marginal_output_bias(self, params):
     """Output bias = log-odds of each key's frequency in the training frames (a start at the
     marginal distribution instead of p = 1/2 per key). The factorised term's bias of each head."""
-    freq = np.asarray(self.train_set.values, np.float64).reshape(-1, self.keys).mean(0)
-    d = int(self.config.data.transpose)
-    if d > 0:  # transposition spreads each key's mass over its neighbours
-      freq = np.convolve(np.pad(freq, d), np.ones(2 * d + 1) / (2 * d + 1), mode='valid')
-    freq = np.clip(freq, 1e-4, 1 - 1e-4)
-    bias = jnp.asarray(np.log(freq) - np.log1p(-freq), jnp.float32)
+    bias = jnp.asarray(roll_lib.key_log_odds(self.train_set.values, (self.keys,),
+                                             int(self.config.data.transpose)))
     head = dict(params['head'])
     if 'visible_bias' in head:
       head['visible_bias'] = {**head['visible_bias'], 'bias': bias}
@@ -132,7 +103,7 @@ class PianorollLMTask(base.Task):
 
   # -- sampling -----------------------------------------------------------------------------
   def primers(self, rng, num: int, length: int) -> np.ndarray:
-    return openings(self.train_set, rng, num, length).astype(np.float32)
+    return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
 
   @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
   def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on,
@@ -149,26 +120,17 @@ class PianorollLMTask(base.Task):
       logits = model.apply(variables, state, prev, method=MultiHotLM.frame_logits)
       return sampling.sample_frame(key, jax.nn.sigmoid(logits), mode, threshold, temperature)
 
+    def draw(key, model_state):
+      _, time_state, prev = model_state
+      return next_frame(key, time_state, prev)
+
+    def advance(model_state, fed):
+      y, carry = model.apply(variables, fed[:, None], model_state[0], method=MultiHotLM.features)
+      return carry, y[:, 0], fed
+
     states, carry = model.apply(variables, primer, method=MultiHotLM.features)
-    held = jnp.zeros(primer.shape[::2], jnp.int32)
-    # counters of how long each key has been held at the end of the primer
-    def count(h, frame):
-      h = jnp.where(frame > 0, h + 1, 0)
-      return h, None
-    held, _ = jax.lax.scan(count, held, jnp.swapaxes(primer, 0, 1))
-
-    def body(state, key):
-      carry, time_state, prev, held = state
-      k_sample, k_noise = jax.random.split(key)
-      frame = next_frame(k_sample, time_state, prev)
-      frame, held = sampling.apply_max_sustain(frame, held, max_sustain)
-      fed = sampling.feedback_noise(k_noise, frame, noise_on) if noise_on else frame
-      y, carry = model.apply(variables, fed[:, None], carry, method=MultiHotLM.features)
-      return (carry, y[:, 0], fed, held), frame
-
-    keys = jax.random.split(rng, length)
-    _, frames = jax.lax.scan(body, (carry, states[:, -1], primer[:, -1], held), keys)
-    return jnp.concatenate([primer, jnp.swapaxes(frames, 0, 1)], axis=1)
+    return sampling.sample_frames(draw, advance, (carry, states[:, -1], primer[:, -1]), primer,
+                                  rng, length, max_sustain, noise_on)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
              max_sustain=None, noise=None, temperature=None):

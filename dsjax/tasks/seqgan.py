@@ -31,9 +31,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from dsjax.data import pipeline
 from dsjax.models.seqgan import make_discriminator
 from dsjax.optim import apply_gradients, make_optimizer
+from dsjax.tasks import datasets
 from dsjax.tasks.event_lm import EventLMTask
 
 METRICS = ('loss', 'grad_norm', 'mle_loss', 'pg_loss', 'mean_reward', 'reward_last', 'd_loss',
@@ -240,16 +240,10 @@ class SeqGANTask(EventLMTask):
     ``data.short='skip'`` (default) never draws pieces shorter than a window, so the discriminator
     never sees padding.
     """
-    d = self.config.data
-    augment = None
-    if int(d.transpose) > 0:
-      augment = pipeline.EventTransposition(
-          max_shift=int(d.transpose), note_on_offset=self.vocab.note_on_offset,
-          note_off_offset=self.vocab.note_off_offset, num_pitches=128)
-    return pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
-        shifted=True, piece_weighting=str(d.piece_weighting), short=str(d.short),
-        augment=augment, process_index=process_index, process_count=process_count, prefetch=2)
+    return datasets.train_stream(
+        self.config, self.train_set, process_index, process_count, shifted=True,
+        transposition=datasets.event_transposition(self.config, self.vocab),
+        short=str(self.config.data.short))
 
   # -- state --------------------------------------------------------------------------------
   def init(self, rng):

@@ -18,11 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsjax.data import pipeline
 from dsjax.models import skipgram as sg
 from dsjax.optim import make_optimizer, update_train_state
-from dsjax.tasks import base
-from dsjax.tasks.datasets import load_split
+from dsjax.tasks import base, datasets
 from dsjax.tasks.event_lm import event_vocab
 
 
@@ -35,8 +33,8 @@ class SkipGramTask(base.Task):
       raise ValueError(f'config.sample.num={int(config.sample.num)}: the skipgram task generates '
                        'no music; set it to 0')
     self.vocab = event_vocab(config)
-    self.train_set = load_split(config, 'events', 'train')
-    self._eval_sets = {s: load_split(config, 'events', s) for s in config.data.eval_splits}
+    self.train_set = datasets.load_split(config, 'events', 'train')
+    self.eval_sets = datasets.load_eval_splits(config, 'events')
     m = config.model
     self.window = int(m.window)
     self.num_negatives = int(m.num_negatives)
@@ -53,22 +51,12 @@ class SkipGramTask(base.Task):
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
-    d = self.config.data
-    augment = None
-    if int(d.transpose) > 0:
-      augment = pipeline.EventTransposition(
-          max_shift=int(d.transpose), note_on_offset=self.vocab.note_on_offset,
-          note_off_offset=self.vocab.note_off_offset, num_pitches=128)
-    return pipeline.WindowSampler(
-        self.train_set, int(d.window), int(d.batch_size), seed=int(self.config.seed),
-        shifted=False, piece_weighting=str(d.piece_weighting), short='pad', augment=augment,
-        process_index=process_index, process_count=process_count, prefetch=2)
+    return datasets.train_stream(
+        self.config, self.train_set, process_index, process_count, shifted=False,
+        transposition=datasets.event_transposition(self.config, self.vocab))
 
   def eval_batches(self):
-    d = self.config.data
-    return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                              int(d.eval_max_len) or None, shifted=False))
-            for split, seqs in self._eval_sets.items() if len(seqs)}
+    return datasets.eval_stream(self.config, self.eval_sets, shifted=False)
 
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):

@@ -1,4 +1,4 @@
-"""TensorBoard logging (process 0 only): scalars, piano-roll images, audio, text, hparams."""
+"""TensorBoard logging (process 0 only): scalars, piano-roll images, audio, hparams."""
 
 from __future__ import annotations
 
@@ -41,10 +41,6 @@ class MetricWriter:
         self._writer.add_audio(tag, np.asarray(samples, np.float32), step, sample_rate=sample_rate)
       except Exception as e:  # pylint: disable=broad-except
         logging.warning('audio summary %s failed: %s', tag, e)
-
-  def text(self, step: int, tag: str, text: str) -> None:
-    if self.enabled:
-      self._writer.add_text(tag, text, step)
 
   def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
     if not self.enabled:

@@ -127,7 +127,7 @@ class Trainer:
     out = {}
     for split, batches in batches_by_split.items():
       sums: dict[str, float] = {}
-      local = shd.local_batch_size(len(next(iter(batches[0].values()))))
+      local = len(next(iter(batches[0].values()))) // jax.process_count()
       lo = jax.process_index() * local
       for batch in batches:
         local_batch = {k: v[lo:lo + local] for k, v in batch.items()

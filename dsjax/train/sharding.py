@@ -67,19 +67,8 @@ def check_batch_size(global_batch: int, mesh, key: str = 'config.data.batch_size
                      f'({jax.process_count()})')
 
 
-def local_batch_size(global_batch: int) -> int:
-  return global_batch // jax.process_count()
-
-
 def shard_batch(local_batch, mesh):
   """Turns this process's slice of the batch (numpy, leading axis) into global sharded arrays."""
   sharding = batch_sharding(mesh)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
-
-
-def replicate(tree, mesh):
-  """Places a host pytree replicated on every device (copies, so donation is safe)."""
-  sharding = replicated(mesh)
-  return jax.tree.map(lambda x: jax.device_put(np.array(x), sharding)
-                      if not isinstance(x, jax.Array) else jax.device_put(x, sharding), tree)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dsjax.data import keys as keys_lib
-from dsjax.tasks import event_lm
+from dsjax.tasks import conditions
 from tests.train.test_train import load_config
 
 
@@ -34,7 +34,7 @@ def test_window_stats_match_the_written_out_definition():
   ids[:, ::3] = g.integers(40, 90, (3, 14))         # plenty of note-ons
   valid = np.ones((3, 40))
   valid[1, 25:] = 0                                 # a padded row
-  got = np.asarray(event_lm.window_stats(jnp.asarray(ids), jnp.asarray(valid), span=8))
+  got = np.asarray(conditions.window_stats(jnp.asarray(ids), jnp.asarray(valid), span=8))
   for b in range(3):
     n = int(valid[b].sum())
     np.testing.assert_allclose(got[b, :n], _np_window_stats(ids[b], n, 8)[:n], atol=1e-6)
@@ -44,27 +44,27 @@ def test_window_stats_known_values():
   # note-ons of pitches 60, 64, 67 among 10 events: mean 63.67 -> 6.367 -> bin round(3.075) = 3;
   # density 3 / 10 * 10 = 3 -> clipped to 2 -> bin 9; histogram C, E, G = 1/3 each.
   ids = np.array([[60, 300, 64, 300, 67, 188, 192, 195, 300, 300]])
-  s = np.asarray(event_lm.window_stats(jnp.asarray(ids), jnp.ones((1, 10)), span=10))[0, 4]
+  s = np.asarray(conditions.window_stats(jnp.asarray(ids), jnp.ones((1, 10)), span=10))[0, 4]
   assert np.argmax(s[:10]) == 3 and s[:10].sum() == 1
   assert np.argmax(s[10:20]) == 9 and s[10:20].sum() == 1
   np.testing.assert_allclose(s[20:], np.eye(12)[[0, 4, 7]].sum(0) / 3, atol=1e-7)
   # no notes: pitch bin and histogram stay zero, density clipped up to 1 -> bin 0
-  s = np.asarray(event_lm.window_stats(jnp.full((1, 10), 300), jnp.ones((1, 10)), span=10))[0, 0]
+  s = np.asarray(conditions.window_stats(jnp.full((1, 10), 300), jnp.ones((1, 10)), span=10))[0, 0]
   np.testing.assert_array_equal(s, np.eye(32)[10])
 
 
 def test_sharpen_and_key_histograms():
   h = np.array([0.5, 0.25, 0.25] + [0.0] * 9, np.float32)
-  np.testing.assert_allclose(event_lm.sharpen(h, 0.05), np.exp(h / 0.05) / np.exp(h / 0.05).sum(),
+  np.testing.assert_allclose(conditions.sharpen(h, 0.05), np.exp(h / 0.05) / np.exp(h / 0.05).sum(),
                              rtol=1e-5)
-  np.testing.assert_array_equal(event_lm.sharpen(h, 0.0), h)
-  np.testing.assert_allclose(event_lm.key_histogram('C major'),
+  np.testing.assert_array_equal(conditions.sharpen(h, 0.0), h)
+  np.testing.assert_allclose(conditions.key_histogram('C major'),
                              np.array([2, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]) / 8)
   # d natural minor: D E F G A Bb C, tonic D doubled
-  np.testing.assert_allclose(event_lm.key_histogram('D minor'),
+  np.testing.assert_allclose(conditions.key_histogram('D minor'),
                              np.array([1, 0, 2, 0, 1, 1, 0, 1, 0, 1, 1, 0]) / 8)
   with pytest.raises(ValueError, match='not a note name'):
-    event_lm.key_histogram('H major')
+    conditions.key_histogram('H major')
 
 
 def test_hist_batches_carry_their_pieces_histograms():
@@ -110,12 +110,12 @@ def test_conditioned_greedy_sample_is_argmax_of_the_conditioned_forward():
   state = task.init(jax.random.key(0))
   hist = task.condition_from_key('D minor')
   out = task.sample(state, jax.random.key(1), 2, 12, primer=4, temperature=1e-6, condition=hist)
-  cond = jnp.broadcast_to(event_lm.sharpen(jnp.asarray(hist), 0.01), (2, 15, 12))
+  cond = jnp.broadcast_to(conditions.sharpen(jnp.asarray(hist), 0.01), (2, 15, 12))
   logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]),
                                condition=cond)
   np.testing.assert_array_equal(out[:, 4:], np.asarray(jnp.argmax(logits, -1))[:, 3:])
   # the condition reaches the model: another key changes the logits
-  other = jnp.broadcast_to(event_lm.sharpen(jnp.asarray(task.condition_from_key('F# major')),
+  other = jnp.broadcast_to(conditions.sharpen(jnp.asarray(task.condition_from_key('F# major')),
                                             0.01), (2, 15, 12))
   logits2, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]),
                                 condition=other)

@@ -62,7 +62,7 @@ def test_configs_transpose_train_only(name):
   data.close()
   # evaluation sees the test split as stored: the first row is the first test sequence, untouched
   batch = next(iter(task.eval_batches()['test']))
-  first = task._eval_sets['test'][0]
+  first = task.eval_sets['test'][0]
   n = int(batch['mask'][0].sum())
   np.testing.assert_array_equal(batch['inputs'][0, :n], first[:n])
   np.testing.assert_array_equal(batch['targets'][0, :n], first[1:n + 1])
