@@ -86,22 +86,27 @@ def record(workdir: str) -> dict:
   return out
 
 
-def differences(old: dict, new: dict, prefix: str = '') -> list[str]:
-  """Every leaf that differs between two JSON values, as ``path: old -> new``."""
+def differences(old: dict, new: dict, prefix: str = '', new_keys: frozenset = frozenset()
+                ) -> list[str]:
+  """Every leaf that differs between two JSON values, as ``path: old -> new``. Keys named in
+  ``new_keys`` that only the new value has are not differences (metrics a change adds)."""
   if isinstance(old, dict) and isinstance(new, dict):
     out = []
     for k in sorted(set(old) | set(new), key=str):
+      if k not in old and k in new_keys:
+        continue
       if k not in old:
         out.append(f'{prefix}{k}: (absent) -> {new[k]!r}')
       elif k not in new:
         out.append(f'{prefix}{k}: {old[k]!r} -> (absent)')
       else:
-        out += differences(old[k], new[k], f'{prefix}{k}.')
+        out += differences(old[k], new[k], f'{prefix}{k}.', new_keys)
     return out
   if isinstance(old, list) and isinstance(new, list):
     if len(old) != len(new):
       return [f'{prefix[:-1]}: {len(old)} items -> {len(new)} items']
-    return [d for i, (a, b) in enumerate(zip(old, new)) for d in differences(a, b, f'{prefix}{i}.')]
+    return [d for i, (a, b) in enumerate(zip(old, new))
+            for d in differences(a, b, f'{prefix}{i}.', new_keys)]
   return [] if old == new else [f'{prefix[:-1]}: {old!r} -> {new!r}']
 
 
@@ -110,6 +115,9 @@ def main():
   parser.add_argument('--out', required=True, help='folder for the workdirs and record.json')
   parser.add_argument('--compare', help='an earlier record.json to compare with')
   parser.add_argument('--only', default='', help='comma-separated run names (default: all)')
+  parser.add_argument('--new_keys', default='',
+                      help='comma-separated metric names the change adds (not differences when '
+                      'only the new record has them), e.g. param_norm,update_norm')
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   only = {w for w in args.only.split(',') if w}
@@ -138,7 +146,7 @@ def main():
       before = json.load(f)
     if only:
       before = {k: v for k, v in before.items() if k in result}
-    diffs = differences(before, result)
+    diffs = differences(before, result, new_keys=frozenset(k for k in args.new_keys.split(',') if k))
     for d in diffs:
       print('DIFF', d)
     print(f'{len(diffs)} differences from {args.compare}')

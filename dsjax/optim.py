@@ -62,8 +62,26 @@ def apply_gradients(tx, params, opt_state, grads):
   return optax.apply_updates(params, updates), opt_state, optax.tree.norm(grads)
 
 
+def init_train_state(params, tx, ema_decay: float = 0.0, **extra) -> dict:
+  """The train state every task keeps: ``params``, ``opt_state`` (``tx.init(params)``), with
+  ``ema_decay`` > 0 ``ema_params`` (starting at ``params``), and any ``extra`` entries (a GAN's
+  pool of fakes, a phase counter).
+
+  Several networks with an optimiser each (a GAN): ``params`` and ``tx`` are dicts by network
+  name, and ``opt_state`` is then ``{name: tx[name].init(params[name])}``.
+  """
+  if isinstance(tx, dict):
+    opt_state = {name: t.init(params[name]) for name, t in tx.items()}
+  else:
+    opt_state = tx.init(params)
+  state = {'params': params, 'opt_state': opt_state, **extra}
+  if ema_decay:
+    state['ema_params'] = params
+  return state
+
+
 def update_train_state(state: dict, grads, tx, ema_decay: float = 0.0):
-  """Updates ``state['params']`` / ``state['opt_state']`` (and ``state['ema_params']`` when
+  """Updates ``state['params']`` / ``state['opt_state']`` (of :func:`init_train_state`) (and ``state['ema_params']`` when
   ``ema_decay`` > 0) from ``grads``; other entries pass through. Returns ``(state, grad_norm)``."""
   params, opt_state, grad_norm = apply_gradients(tx, state['params'], state['opt_state'], grads)
   new = dict(state, params=params, opt_state=opt_state)

@@ -54,19 +54,20 @@ _CONDITION_KEY = flags.DEFINE_string(
     "'F# minor' (runs with config.model.condition != none).")
 
 
-def condition_option(task) -> dict:
+def condition_option(sampler) -> dict:
   """``{'condition': stats}`` from --condition_midi / --condition_key, or ``{}``."""
   midi, key = _CONDITION_MIDI.value, _CONDITION_KEY.value
   if midi is None and key is None:
     return {}
   if midi is not None and key is not None:
     raise app.UsageError('give one of --condition_midi and --condition_key, not both')
-  if not hasattr(task, 'condition_from_key'):
-    raise app.UsageError(f'--condition_midi/--condition_key: the {type(task).__name__} of this run '
+  if not hasattr(sampler, 'condition_from_key'):
+    raise app.UsageError(f'--condition_midi/--condition_key: the {sampler.name} of this run '
                          f'takes no condition')
   from dsjax.data.midi_io import MidiLoadError
   try:
-    stats = task.condition_from_midi(midi) if midi is not None else task.condition_from_key(key)
+    stats = (sampler.condition_from_midi(midi) if midi is not None
+             else sampler.condition_from_key(key))
   except (ValueError, OSError, MidiLoadError) as e:
     raise app.UsageError(str(e)) from None
   return {'condition': stats}
@@ -85,21 +86,23 @@ def main(argv):
 
   config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value,
                                                        best=_BEST.value)
-  task = trainer.task
+  sampler = trainer.sampler
+  if sampler is None:
+    raise app.UsageError(f'{_WORKDIR.value}: its {config.task} run makes no music to generate')
   options = {k: f.value for k, f in dict(
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
       primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
       schedule=_SCHEDULE).items()
              if f.value is not None}
-  options.update(condition_option(task))
+  options.update(condition_option(sampler))
   length = _LENGTH.value or int(config.sample.length)
   rng = jax.random.fold_in(jax.random.key(_SEED.value), step)
   try:
-    sample_options, decode_options = split_sample_options(task, options)
+    sample_options, decode_options = split_sample_options(sampler, options)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  samples = task.sample(state, rng, _NUM.value, length, **sample_options)
-  pieces = task.to_pieces(samples, **decode_options)
+  samples = sampler.sample(state, rng, _NUM.value, length, **sample_options)
+  pieces = sampler.to_pieces(samples, **decode_options)
   out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
   os.makedirs(out, exist_ok=True)
   for i, piece in enumerate(pieces):
@@ -112,7 +115,7 @@ def main(argv):
       soundfile.write(wav, midi_io.synthesize(piece, fs=22050), 22050)
       msg += f' -> {wav}'
     print(msg, flush=True)
-  viz.save_png(viz.rolls_panel(task.to_rolls(samples)), os.path.join(out, 'pianoroll.png'))
+  viz.save_png(viz.rolls_panel(sampler.to_rolls(samples)), os.path.join(out, 'pianoroll.png'))
   print(f'piano rolls: {os.path.join(out, "pianoroll.png")}')
   del np
 

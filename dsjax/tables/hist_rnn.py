@@ -167,7 +167,6 @@ def _eval_ce(task, params, batches) -> np.ndarray:
   veval = jax.jit(jax.vmap(lambda p, b: task.eval_step({'params': p}, b), in_axes=(0, None)))
   nll, count = 0.0, 0.0
   for b in batches:
-    b = {k: v for k, v in b.items() if k in ('inputs', 'targets', 'mask', 'condition')}
     out = jax.device_get(veval(params, b))
     nll = nll + np.asarray(out['nll_sum'], np.float64)
     count = count + np.asarray(out['count'], np.float64)
@@ -176,11 +175,13 @@ def _eval_ce(task, params, batches) -> np.ndarray:
 
 def _generate(task, params, primer, condition, length, seeds):
   """``[seeds, N, K + length]`` ids, every seed's model sampled at once (temperature 1)."""
-  cond = None if task.condition == 'none' else task.sample_condition(condition, len(primer))
+  from dsjax.tasks.event_lm import sample_events
+  sampler = task.sampler()
+  cond = None if task.condition == 'none' else sampler.sample_condition(condition, len(primer))
   keys = jnp.stack([jax.random.fold_in(jax.random.key(seed), 7) for seed in seeds])
   primer = jnp.asarray(primer, jnp.int32)
-  fn = jax.jit(jax.vmap(lambda p, k: task._sample(  # pylint: disable=protected-access
-      p, primer, k, length, jnp.float32(1.0), 0, 1.0, cond)))
+  fn = jax.jit(jax.vmap(lambda p, k: sample_events(
+      task.model, p, primer, k, jnp.float32(1.0), cond, length=length, top_k=0, top_p=1.0)))
   return np.asarray(fn(params, keys))
 
 
@@ -238,10 +239,11 @@ def _write_samples(folder: str, task, generated: np.ndarray, real) -> None:
   from dsjax import viz
   from dsjax.data import midi_io
   os.makedirs(folder, exist_ok=True)
-  for i, piece in enumerate(task.to_pieces(generated)):
+  sampler = task.sampler()
+  for i, piece in enumerate(sampler.to_pieces(generated)):
     midi_io.write_midi(piece, os.path.join(folder, f'sample_{i}.mid'))
   real = [np.asarray(p[:generated.shape[1]]) for p in real]
-  viz.save_png(viz.rolls_panel(task.to_rolls(generated), task.to_rolls(real)),
+  viz.save_png(viz.rolls_panel(sampler.to_rolls(generated), sampler.to_rolls(real)),
                os.path.join(folder, 'pianoroll.png'))
 
 

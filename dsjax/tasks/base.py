@@ -41,14 +41,14 @@ class TrainData(abc.ABC):
     ...
 
 
-def split_sample_options(task: 'Task', options: Mapping[str, Any]) -> tuple[dict, dict]:
-  """``(sample options, decoding options)`` for ``task``: each option goes to ``task.sample`` or,
-  failing that, ``task.to_pieces`` (e.g. an event LM's ``max_sustain``, applied when decoding).
-  An option that neither takes raises ``ValueError`` naming it (``launch.generate`` flags are
-  never silently ignored)."""
+def split_sample_options(sampler: 'Sampler', options: Mapping[str, Any]) -> tuple[dict, dict]:
+  """``(sample options, decoding options)`` for ``sampler``: each option goes to
+  ``sampler.sample`` or, failing that, ``sampler.to_pieces`` (e.g. an event LM's ``max_sustain``,
+  applied when decoding). An option that neither takes raises ``ValueError`` naming it
+  (``launch.generate`` flags are never silently ignored)."""
   fixed = {'self', 'state', 'rng', 'num', 'length', 'samples'}
   takes = {name: set(inspect.signature(fn).parameters) - fixed
-           for name, fn in (('sample', task.sample), ('decode', task.to_pieces))}
+           for name, fn in (('sample', sampler.sample), ('decode', sampler.to_pieces))}
   sample, decode = {}, {}
   for k, v in options.items():
     if k in takes['sample']:
@@ -57,9 +57,45 @@ def split_sample_options(task: 'Task', options: Mapping[str, Any]) -> tuple[dict
       decode[k] = v
     else:
       usable = sorted((takes['sample'] | takes['decode']) - {'condition', 'primer_ids'})
-      raise ValueError(f'--{k} does not apply to this run ({type(task).__name__}); its sampling '
+      raise ValueError(f'--{k} does not apply to this run ({sampler.name}); its sampling '
                        f'flags: {", ".join("--" + u for u in usable) or "none"}')
   return sample, decode
+
+
+class Sampler(abc.ABC):
+  """Generation for one run: what :meth:`Task.sampler` hands out. The loop's eval samples,
+  ``launch.generate`` and the tables all generate through it.
+
+  ``sample`` returns sequences in the task's encoding (host numpy); ``to_pieces`` decodes them to
+  notes (MIDI, audio), ``to_rolls`` to ``[time, pitch]`` pictures; ``real_rolls`` gives real music
+  of about the same length to show beside them and ``statistics`` figures about a batch of
+  samples (logged at eval). Its jitted functions are built once, when it is made.
+  """
+
+  def __init__(self, task: 'Task'):
+    self.name = type(task).__name__
+    self.eval_params = task.eval_params
+
+  @abc.abstractmethod
+  def sample(self, state: State, rng: jax.Array, num: int, length: int,
+             **options) -> np.ndarray:
+    """``num`` generated sequences of ``length`` steps (after any primer)."""
+
+  @abc.abstractmethod
+  def to_pieces(self, samples: np.ndarray) -> list[Piece]:
+    """Decodes sampled sequences to notes (for MIDI and audio)."""
+
+  @abc.abstractmethod
+  def to_rolls(self, samples: np.ndarray) -> list[np.ndarray]:
+    """``[time, pitch]`` rolls of sampled sequences, for pictures."""
+
+  def real_rolls(self, num: int, length: int) -> list[np.ndarray]:
+    """Rolls of real training music of about the same length, shown next to samples."""
+    return []
+
+  def statistics(self, samples: np.ndarray) -> dict[str, float]:
+    """Figures about a batch of samples (density, diversity, ...), logged at eval."""
+    return {}
 
 
 class Task(abc.ABC):
@@ -71,13 +107,11 @@ class Task(abc.ABC):
 
   def __init__(self, config):
     self.config = config
+    # Read once: traced code (the steps) uses attributes like this one, never the live config.
+    self.ema_decay = float(config.optim.ema_decay)
     if self.ema_decay and not self.supports_ema:
       raise ValueError(f'config.optim.ema_decay={self.ema_decay}: {type(self).__name__} keeps no '
                        'average of its parameters; set it to 0')
-
-  @property
-  def ema_decay(self) -> float:
-    return float(self.config.optim.ema_decay)
 
   def eval_params(self, state: State):
     """The parameters evaluation and sampling use (the EMA average when enabled)."""
@@ -89,7 +123,8 @@ class Task(abc.ABC):
     """This process's slice of the training batches (``batch_size // process_count`` rows)."""
 
   def eval_batches(self) -> dict[str, list[Batch]]:
-    """``{split: [global batch, ...]}`` for evaluation (the loop gives each process its rows)."""
+    """``{split: [global batch, ...]}`` for evaluation. Each batch reaches :meth:`eval_step` whole
+    (every key; the loop gives each process its rows)."""
     return {}
 
   # -- state and steps ----------------------------------------------------------------------
@@ -114,26 +149,15 @@ class Task(abc.ABC):
     return {}
 
   # -- generation ---------------------------------------------------------------------------
-  def sample(self, state: State, rng: jax.Array, num: int, length: int,
-             **options) -> np.ndarray:
-    """Generated sequences in the task's encoding (host numpy)."""
-    raise NotImplementedError
+  def sampler(self) -> Sampler | None:
+    """The run's :class:`Sampler` (made by :meth:`make_sampler` on first use, then kept), or None
+    for a task that makes no music."""
+    if not hasattr(self, '_sampler'):
+      self._sampler = self.make_sampler()
+    return self._sampler
 
-  def to_pieces(self, samples: np.ndarray) -> list[Piece]:
-    """Decodes sampled sequences to notes (for MIDI and audio)."""
-    raise NotImplementedError
-
-  def to_rolls(self, samples: np.ndarray) -> list[np.ndarray]:
-    """``[time, pitch]`` rolls of sampled sequences, for pictures."""
-    raise NotImplementedError
-
-  def real_rolls(self, num: int, length: int) -> list[np.ndarray]:
-    """Rolls of real training music of about the same length, shown next to samples."""
-    return []
-
-  def sample_statistics(self, samples: np.ndarray) -> dict[str, float]:
-    """Optional figures about a batch of samples (density, diversity, ...), logged at eval."""
-    return {}
+  def make_sampler(self) -> Sampler | None:
+    return None
 
   def hparams(self) -> dict[str, Any]:
     return {}

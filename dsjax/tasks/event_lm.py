@@ -26,7 +26,7 @@ from dsjax.data import events as events_lib
 from dsjax.data import pianoroll as roll_lib
 from dsjax.data import pipeline
 from dsjax.models.language_models import EventLM, event_lm_stepper
-from dsjax.optim import make_optimizer, update_train_state
+from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 from dsjax.tasks.conditions import Condition, piece_histograms
 
@@ -159,23 +159,6 @@ class EventLMTask(base.Task):
     """The per-step condition ``[B, T, C]`` of a batch, or None for the baseline."""
     return self.cond.of_batch(batch)
 
-  def condition_from_events(self, ids) -> np.ndarray:
-    """Conditioning statistics ``[C]`` of one event-id sequence (the whole of it)."""
-    return self.cond.of_events(ids)
-
-  def condition_from_midi(self, path: str) -> np.ndarray:
-    """Conditioning statistics ``[C]`` of a MIDI file (encoded with this run's vocabulary)."""
-    self.cond.require(f'condition from {path}')
-    from dsjax.data import midi_io
-    ids = events_lib.encode_events(midi_io.load_midi(path), self.vocab)
-    if not (ids < 128).any():
-      raise ValueError(f'{path}: no notes to take a pitch-class histogram from')
-    return self.condition_from_events(ids)
-
-  def condition_from_key(self, name: str) -> np.ndarray:
-    """Conditioning statistics ``[C]`` for a named key (:meth:`Condition.of_key`)."""
-    return self.cond.of_key(name)
-
   # -- steps --------------------------------------------------------------------------------
   def make_tx(self, num_updates: int):
     """``(optimizer, schedule)`` from ``config.optim`` for ``num_updates`` updates (a frozen
@@ -201,10 +184,7 @@ class EventLMTask(base.Task):
     if self.embedding_from:
       params = dict(params)
       params['embed'] = dict(params['embed'], embedding=jnp.asarray(self._pretrained))
-    state = {'params': params, 'opt_state': self.tx.init(params)}
-    if self.ema_decay:
-      state['ema_params'] = params
-    return state
+    return init_train_state(params, self.tx, self.ema_decay)
 
   def _loss(self, params, batch, rng, deterministic):
     logits, _ = self.model.apply({'params': params}, batch['inputs'],
@@ -231,6 +211,62 @@ class EventLMTask(base.Task):
   def learning_rates(self, step):
     return {'lr': float(self.schedule(step))}
 
+  def hparams(self):
+    return {'condition': self.condition, 'condition_tau': self.condition_tau,
+            'embedding_from': self.embedding_from, 'freeze_embedding': self.freeze_embedding}
+
+  # -- sampling -----------------------------------------------------------------------------
+  def make_sampler(self):
+    return EventSampler(self)
+
+
+class EventSampler(base.Sampler):
+  """Samples an event LM after a real opening (or given primer ids), optionally conditioned."""
+
+  def __init__(self, task: EventLMTask):
+    super().__init__(task)
+    self.defaults = task.config.sample
+    self.vocab, self.train_set, self.cond = task.vocab, task.train_set, task.cond
+    self.model = task.model
+    self.scan = jax.jit(functools.partial(sample_events, task.model),
+                        static_argnames=('length', 'top_k', 'top_p', 'matmul_dtype'))
+
+  # -- conditions ---------------------------------------------------------------------------
+  def condition_from_events(self, ids) -> np.ndarray:
+    """Conditioning statistics ``[C]`` of one event-id sequence (the whole of it)."""
+    return self.cond.of_events(ids)
+
+  def condition_from_midi(self, path: str) -> np.ndarray:
+    """Conditioning statistics ``[C]`` of a MIDI file (encoded with this run's vocabulary)."""
+    self.cond.require(f'condition from {path}')
+    from dsjax.data import midi_io
+    ids = events_lib.encode_events(midi_io.load_midi(path), self.vocab)
+    if not (ids < 128).any():
+      raise ValueError(f'{path}: no notes to take a pitch-class histogram from')
+    return self.condition_from_events(ids)
+
+  def condition_from_key(self, name: str) -> np.ndarray:
+    """Conditioning statistics ``[C]`` for a named key (:meth:`Condition.of_key`)."""
+    return self.cond.of_key(name)
+
+  def sample_condition(self, condition, num: int, piece_ids=None):
+    """Model inputs ``[num, C]`` for sampling: from ``condition`` (``[C]`` or ``[num, C]`` raw
+    statistics: a histogram, or a window_stats vector) or else from the primers' training pieces."""
+    if self.cond.kind == 'none':
+      if condition is not None:
+        self.cond.require('sample(condition=...)')
+      return None
+    if condition is None:
+      seqs = self.train_set
+      condition = np.stack([self.condition_from_events(seqs[int(i)]) for i in piece_ids])
+    condition = np.asarray(condition, np.float32)
+    if condition.ndim == 1:
+      condition = np.broadcast_to(condition, (num, condition.shape[0]))
+    if condition.shape != (num, self.cond.dim):
+      raise ValueError(f'condition of shape {condition.shape}: expected [{self.cond.dim}] or '
+                       f'[num={num}, {self.cond.dim}] for condition={self.cond.kind!r}')
+    return self.cond.features(condition)
+
   # -- sampling -----------------------------------------------------------------------------
   def _pick_openings(self, rng: jax.Array, num: int, length: int):
     """``(openings [num, length], piece ids [num])`` of distinct random training pieces."""
@@ -241,65 +277,17 @@ class EventLMTask(base.Task):
     """``[num, length]`` openings of random training pieces (length >= 1)."""
     return self._pick_openings(rng, num, length)[0]
 
-  @functools.partial(jax.jit, static_argnums=(0, 4, 6, 7, 9))
-  def _sample(self, params, primer, rng, length, temperature, top_k, top_p, condition=None,
-              matmul_dtype=None):
-    """``primer [B, K]`` -> ``[B, K + length]`` ids, one jitted scan over the generated steps.
-
-    ``condition [B, C]`` (model inputs, already sharpened) is joined to every step. One uniform per
-    draw, all drawn before the scan (inverse-CDF sampling). ``matmul_dtype``: see
-    :func:`dsjax.models.language_models.event_lm_stepper`.
-    """
-    model = self.model
-    b, k = primer.shape
-    cond = lambda t: None if condition is None else jnp.broadcast_to(
-        condition[:, None].astype(jnp.float32), (b, t, condition.shape[-1]))
-    logits, carry = model.apply({'params': params}, primer, condition=cond(k))
-    first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1], temperature,
-                                        top_k, top_p)
-
-    step = event_lm_stepper(params, None if condition is None else condition.astype(jnp.float32),
-                            compute_dtype=matmul_dtype)
-
-    def body(state, u):
-      carry, token = state
-      logits, carry = step(carry, token)
-      nxt = sampling.sample_categorical(None, logits, temperature, top_k, top_p, u=u)
-      return (carry, nxt), token
-
-    uniforms = jax.random.uniform(rng, (length, b))
-    _, tokens = jax.lax.scan(body, (carry, first), uniforms)
-    return jnp.concatenate([primer, tokens.T.astype(primer.dtype)], axis=1)
-
-  def sample_condition(self, condition, num: int, piece_ids=None):
-    """Model inputs ``[num, C]`` for sampling: from ``condition`` (``[C]`` or ``[num, C]`` raw
-    statistics: a histogram, or a window_stats vector) or else from the primers' training pieces."""
-    if self.condition == 'none':
-      if condition is not None:
-        self.cond.require('sample(condition=...)')
-      return None
-    if condition is None:
-      seqs = self.train_set
-      condition = np.stack([self.condition_from_events(seqs[int(i)]) for i in piece_ids])
-    condition = np.asarray(condition, np.float32)
-    if condition.ndim == 1:
-      condition = np.broadcast_to(condition, (num, condition.shape[0]))
-    if condition.shape != (num, self.condition_dim):
-      raise ValueError(f'condition of shape {condition.shape}: expected [{self.condition_dim}] or '
-                       f'[num={num}, {self.condition_dim}] for condition={self.condition!r}')
-    return self.condition_features(condition)
-
   def sample(self, state, rng, num, length, primer=None, temperature=None, top_k=None,
              top_p=None, condition=None, primer_ids=None, matmul_dtype=None):
     """``[num, K + length]`` ids. ``primer``: K openings of random training pieces (K >= 1);
     ``primer_ids [num, K]`` gives them instead. ``condition``: see :meth:`sample_condition`
     (default: the statistics of the primers' whole pieces)."""
-    s = self.config.sample
+    s = self.defaults
     piece_ids = None
     if primer_ids is None:
       k = int(s.primer) if primer is None else int(primer)
       primer_ids, piece_ids = self._pick_openings(jax.random.fold_in(rng, 1), num, max(1, k))
-    elif condition is None and self.condition != 'none':
+    elif condition is None and self.cond.kind != 'none':
       raise ValueError('sample(primer_ids=...) of a conditioned model needs condition=...')
     primer_ids = np.asarray(primer_ids, np.int32)
     if primer_ids.shape[0] != num:
@@ -311,15 +299,15 @@ class EventLMTask(base.Task):
     matmul_dtype = str(s.matmul_dtype if matmul_dtype is None else matmul_dtype)
     if matmul_dtype not in ('float32', 'bfloat16'):
       raise ValueError(f'sample.matmul_dtype={matmul_dtype!r}: expected float32 or bfloat16')
-    out = self._sample(self.eval_params(state), jnp.asarray(primer_ids), rng, int(length),
-                       jnp.float32(temperature), top_k, top_p, cond,
-                       None if matmul_dtype == 'float32' else jnp.bfloat16)
+    out = self.scan(self.eval_params(state), jnp.asarray(primer_ids), rng, jnp.float32(temperature),
+                    cond, length=int(length), top_k=top_k, top_p=top_p,
+                    matmul_dtype=None if matmul_dtype == 'float32' else jnp.bfloat16)
     return np.asarray(out)
 
   def to_pieces(self, samples, max_sustain=None):
     """MIDI pieces of sampled ids; notes held longer than ``max_sustain`` seconds (default
     ``config.sample.max_sustain``; 0 = no limit) are cut there."""
-    limit = float(self.config.sample.max_sustain if max_sustain is None else max_sustain)
+    limit = float(self.defaults.max_sustain if max_sustain is None else max_sustain)
     return [events_lib.decode_events_to_piece(s, self.vocab, name=f'sample_{i}',
                                               max_sustain=limit or None)
             for i, s in enumerate(samples)]
@@ -331,6 +319,32 @@ class EventLMTask(base.Task):
   def real_rolls(self, num, length):
     return self.to_rolls(self.primers(jax.random.key(1234), num, length))
 
-  def hparams(self):
-    return {'condition': self.condition, 'condition_tau': self.condition_tau,
-            'embedding_from': self.embedding_from, 'freeze_embedding': self.freeze_embedding}
+
+def sample_events(model, params, primer, rng, temperature, condition=None, *, length, top_k,
+                  top_p, matmul_dtype=None):
+  """``primer [B, K]`` -> ``[B, K + length]`` ids of an :class:`EventLM`: one scan over the
+  generated steps (jit it with ``length``, ``top_k``, ``top_p`` and ``matmul_dtype`` static).
+
+  ``condition [B, C]`` (model inputs, already sharpened) is joined to every step. One uniform per
+  draw, all drawn before the scan (inverse-CDF sampling). ``matmul_dtype``: see
+  :func:`dsjax.models.language_models.event_lm_stepper`.
+  """
+  b, k = primer.shape
+  cond = lambda t: None if condition is None else jnp.broadcast_to(
+      condition[:, None].astype(jnp.float32), (b, t, condition.shape[-1]))
+  logits, carry = model.apply({'params': params}, primer, condition=cond(k))
+  first = sampling.sample_categorical(jax.random.fold_in(rng, 2**31 - 1), logits[:, -1],
+                                      temperature, top_k, top_p)
+
+  step = event_lm_stepper(params, None if condition is None else condition.astype(jnp.float32),
+                          compute_dtype=matmul_dtype)
+
+  def body(state, u):
+    carry, token = state
+    logits, carry = step(carry, token)
+    nxt = sampling.sample_categorical(None, logits, temperature, top_k, top_p, u=u)
+    return (carry, nxt), token
+
+  uniforms = jax.random.uniform(rng, (length, b))
+  _, tokens = jax.lax.scan(body, (carry, first), uniforms)
+  return jnp.concatenate([primer, tokens.T.astype(primer.dtype)], axis=1)

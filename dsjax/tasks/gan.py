@@ -54,7 +54,7 @@ chord for the whole window in every sample; see ``dsjax/tables/gans.py``):
   (:func:`dsjax.models.gan.minibatch_std`); real and fake are then scored in separate passes.
 
 There is no likelihood, so no eval batches: at each eval the loop samples, and
-:meth:`GANTask.sample_statistics` reports diversity (mean pairwise distance between samples, each
+:meth:`GANSampler.statistics` reports diversity (mean pairwise distance between samples, each
 from its own code), frame changes (:func:`frame_change_rate`: 0 for held chords), note density,
 polyphony and the pitch-class JS divergence against real
 windows, next to the same figures for real windows (``dsjax.eval.music_stats``).
@@ -65,7 +65,7 @@ critic would learn to spot). The bundled default is Nottingham at eighth-note fr
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -75,7 +75,7 @@ from dsjax.data import pianoroll as roll_lib
 from dsjax.eval import music_stats
 from dsjax.models import gan as gan_models
 from dsjax.models import gan_losses
-from dsjax.optim import apply_gradients, make_optimizer
+from dsjax.optim import apply_gradients, init_train_state, make_optimizer
 from dsjax.tasks import base, datasets
 
 LOSSES = ('wgan_gp', 'nonsaturating')
@@ -138,74 +138,104 @@ def repeat_steps(body, carry, xs, unroll: bool):
 # ------------------------------------------------------------------------------------ task
 
 
-class GANTask(base.Task):
-  """Generator + critic on piano-roll windows ``[batch, time, pitch]``; see the module docstring."""
+@dataclasses.dataclass(frozen=True)
+class GANSettings:
+  """What a GAN's traced code reads, fixed when the task is built (``config.model.generator``,
+  ``config.gan`` and the roll grid); :meth:`from_config` checks each value."""
+  window: int
+  pitches: int
+  lowest_pitch: int
+  output: str                  # 'sigmoid' or 'tanh'
+  code_dim: int
+  step_noise: int
+  step_noise_hold: int
+  code_schedule: str           # the training schedule
+  code_distribution: str
+  ab_block: int
+  ab_codes: int
+  song_drop: float
+  song_features: str
+  loss: str
+  n_critic: int
+  g_steps: int
+  critic_batches: str
+  critic_batch: int
+  pool_size: int
+  gp_weight: float
+  per_example_epsilon: bool
+  unroll: bool
+  separate_scores: bool        # the critic's minibatch_std: real and fake scored apart
+  binarize: str
+  critic_threshold: float
 
-  def __init__(self, config):
-    super().__init__(config)
-    self.roll_cfg = datasets.roll_config(config)
-    self.pitches = self.roll_cfg.keys
-    self.lowest_pitch = self.roll_cfg.lowest_pitch
-    self.window = int(config.data.window)
-    self.train_set = datasets.load_split(config, 'pianoroll', 'train')
+  @classmethod
+  def from_config(cls, config, roll_cfg) -> 'GANSettings':
     g, gan = config.model.generator, config.gan
-    self.generator = gan_models.make_generator(g, self.pitches)
-    self.critic = gan_models.make_critic(config.model.critic)
-    self.output = str(g.output)
-    self.code_dim = int(g.code_dim)
-    self.step_noise = int(g.step_noise)
-    self.step_noise_hold = int(g.step_noise_hold)
-    self.train_schedule = str(g.code_schedule)
-    self.loss_kind = str(gan.loss)
-    self.n_critic = int(gan.n_critic)
-    self.g_steps = int(gan.g_steps)
-    self.critic_batches = str(gan.critic_batches)
-    self.pool_size = int(gan.pool_size)
-    self.gp_weight = float(gan.gp_weight)
-    self.per_example_epsilon = str(gan.gp_epsilon) == 'per_example'
-    self.unroll = bool(gan.unroll)
-    self.separate_scores = bool(config.model.critic.minibatch_std)
-    self.binarize = str(gan.binarize)
-    self.threshold = float(gan.critic_threshold)
     batch = int(config.data.batch_size)
-    self._check_config(config, batch)
-    self.critic_batch = batch // self.n_critic if self.critic_batches == 'split' else batch
-    if self.pool_size and self.pool_size < self.critic_batch:
-      raise ValueError(f'config.gan.pool_size={self.pool_size} must be 0 or at least the critic '
-                       f'batch ({self.critic_batch})')
-    steps = int(config.train.num_steps)
-    self.g_tx, self.g_schedule = make_optimizer(config.optim, max(1, steps * self.g_steps))
-    self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * self.n_critic))
-    self._real_reference: dict[int, dict] = {}
-
-  def _check_config(self, config, batch):
-    gan = config.gan
-    if self.loss_kind not in LOSSES:
-      raise ValueError(f'config.gan.loss={self.loss_kind!r}: expected one of {LOSSES}')
-    if self.critic_batches not in CRITIC_BATCHES:
-      raise ValueError(f'config.gan.critic_batches={self.critic_batches!r}: expected one of '
+    loss, critic_batches, binarize = str(gan.loss), str(gan.critic_batches), str(gan.binarize)
+    n_critic, g_steps = int(gan.n_critic), int(gan.g_steps)
+    if loss not in LOSSES:
+      raise ValueError(f'config.gan.loss={loss!r}: expected one of {LOSSES}')
+    if critic_batches not in CRITIC_BATCHES:
+      raise ValueError(f'config.gan.critic_batches={critic_batches!r}: expected one of '
                        f'{CRITIC_BATCHES}')
     if str(gan.gp_epsilon) not in ('per_example', 'per_batch'):
       raise ValueError(f"config.gan.gp_epsilon={gan.gp_epsilon!r}: expected 'per_example' or "
                        f"'per_batch'")
-    if self.binarize not in BINARIZE:
-      raise ValueError(f'config.gan.binarize={self.binarize!r}: expected one of {BINARIZE}')
-    if self.n_critic < 1 or self.g_steps < 1:
-      raise ValueError(f'config.gan.n_critic={self.n_critic} and config.gan.g_steps='
-                       f'{self.g_steps} must be >= 1')
-    if self.critic_batches == 'split' and batch % self.n_critic:
+    if binarize not in BINARIZE:
+      raise ValueError(f'config.gan.binarize={binarize!r}: expected one of {BINARIZE}')
+    if n_critic < 1 or g_steps < 1:
+      raise ValueError(f'config.gan.n_critic={n_critic} and config.gan.g_steps={g_steps} must '
+                       f'be >= 1')
+    if critic_batches == 'split' and batch % n_critic:
       raise ValueError(f"config.data.batch_size={batch} must be a multiple of "
-                       f"config.gan.n_critic={self.n_critic} with critic_batches='split'")
-    if self.train_schedule not in gan_models.SCHEDULES:
-      raise ValueError(f'config.model.generator.code_schedule={self.train_schedule!r}: expected '
+                       f"config.gan.n_critic={n_critic} with critic_batches='split'")
+    if str(g.code_schedule) not in gan_models.SCHEDULES:
+      raise ValueError(f'config.model.generator.code_schedule={g.code_schedule!r}: expected '
                        f'one of {gan_models.SCHEDULES}')
-    if self.code_dim < 1:
-      raise ValueError(f'config.model.generator.code_dim={self.code_dim} must be >= 1')
-    if self.step_noise < 0:
-      raise ValueError(f'config.model.generator.step_noise={self.step_noise} must be >= 0')
-    if self.step_noise_hold < 1:
-      raise ValueError(f'config.model.generator.step_noise_hold={self.step_noise_hold} must be '
+    if int(g.code_dim) < 1:
+      raise ValueError(f'config.model.generator.code_dim={g.code_dim} must be >= 1')
+    if int(g.step_noise) < 0:
+      raise ValueError(f'config.model.generator.step_noise={g.step_noise} must be >= 0')
+    if int(g.step_noise_hold) < 1:
+      raise ValueError(f'config.model.generator.step_noise_hold={g.step_noise_hold} must be '
                        f'>= 1')
+    critic_batch = batch // n_critic if critic_batches == 'split' else batch
+    pool_size = int(gan.pool_size)
+    if pool_size and pool_size < critic_batch:
+      raise ValueError(f'config.gan.pool_size={pool_size} must be 0 or at least the critic '
+                       f'batch ({critic_batch})')
+    return cls(
+        window=int(config.data.window), pitches=roll_cfg.keys, lowest_pitch=roll_cfg.lowest_pitch,
+        output=str(g.output), code_dim=int(g.code_dim), step_noise=int(g.step_noise),
+        step_noise_hold=int(g.step_noise_hold), code_schedule=str(g.code_schedule),
+        code_distribution=str(g.code_distribution), ab_block=int(g.ab_block),
+        ab_codes=int(g.ab_codes), song_drop=float(g.song_drop),
+        song_features=str(g.song_features), loss=loss, n_critic=n_critic, g_steps=g_steps,
+        critic_batches=critic_batches, critic_batch=critic_batch, pool_size=pool_size,
+        gp_weight=float(gan.gp_weight), per_example_epsilon=str(gan.gp_epsilon) == 'per_example',
+        unroll=bool(gan.unroll), separate_scores=bool(config.model.critic.minibatch_std),
+        binarize=binarize, critic_threshold=float(gan.critic_threshold))
+
+
+class GANTask(base.Task):
+  """Generator + critic on piano-roll windows ``[batch, time, pitch]``; see the module docstring.
+
+  State (:func:`dsjax.optim.init_train_state`): ``params`` and ``opt_state`` by network
+  (``generator``, ``critic``), the pool of fakes (``pool``, ``pool_next``, ``pool_filled``) and
+  the optimiser update counts ``d_updates``, ``g_updates``.
+  """
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.roll_cfg = datasets.roll_config(config)
+    self.hp = hp = GANSettings.from_config(config, self.roll_cfg)
+    self.train_set = datasets.load_split(config, 'pianoroll', 'train')
+    self.generator = gan_models.make_generator(config.model.generator, hp.pitches)
+    self.critic = gan_models.make_critic(config.model.critic)
+    steps = int(config.train.num_steps)
+    self.g_tx, self.g_schedule = make_optimizer(config.optim, max(1, steps * hp.g_steps))
+    self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * hp.n_critic))
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
@@ -216,7 +246,7 @@ class GANTask(base.Task):
   def to_model_scale(self, rolls) -> jax.Array:
     """Binary rolls -> the generator's output scale ({0, 1} for sigmoid, {-1, +1} for tanh)."""
     x = jnp.asarray(rolls, jnp.float32)
-    return x * 2.0 - 1.0 if self.output == 'tanh' else x
+    return x * 2.0 - 1.0 if self.hp.output == 'tanh' else x
 
   # -- codes --------------------------------------------------------------------------------
   def codes(self, rng, batch: int, length: int, schedule: str, song=None) -> jax.Array:
@@ -228,7 +258,7 @@ class GANTask(base.Task):
     resolution by block max (:func:`dsjax.models.gan.downsample_roll`); the 'ab' block length
     ``model.generator.ab_block`` is in frames and is divided by the same factor.
     """
-    g = self.config.model.generator
+    hp = self.hp
     steps = self.generator.code_length(length)
     factor = max(1, -(-length // steps))
     if schedule == 'song':
@@ -236,12 +266,11 @@ class GANTask(base.Task):
         raise ValueError("the 'song' code schedule needs real rolls (song=...)")
       song = gan_models.downsample_roll(song, factor, steps) if factor > 1 else song
     code = gan_models.code_schedule(
-        schedule, rng, batch, steps, self.code_dim, distribution=str(g.code_distribution),
-        block=max(1, int(g.ab_block) // factor), num_codes=int(g.ab_codes), song=song,
-        song_drop=float(g.song_drop), song_features=str(g.song_features),
-        lowest_pitch=self.lowest_pitch)
-    return gan_models.add_step_noise(code, jax.random.fold_in(rng, 0x5e9), self.step_noise,
-                                     str(g.code_distribution), hold=self.step_noise_hold)
+        schedule, rng, batch, steps, hp.code_dim, distribution=hp.code_distribution,
+        block=max(1, hp.ab_block // factor), num_codes=hp.ab_codes, song=song,
+        song_drop=hp.song_drop, song_features=hp.song_features, lowest_pitch=hp.lowest_pitch)
+    return gan_models.add_step_noise(code, jax.random.fold_in(rng, 0x5e9), hp.step_noise,
+                                     hp.code_distribution, hold=hp.step_noise_hold)
 
   def generate(self, g_params, rng, batch: int, length: int, schedule: str, song=None):
     """Generator output ``[batch, length, pitch]`` in the output scale (jittable)."""
@@ -254,62 +283,63 @@ class GANTask(base.Task):
     with ``gan.binarize='straight_through'`` the binary roll of ``gan.critic_threshold`` (on / off
     values of the output scale) whose gradient is taken as the identity (a straight-through
     estimator), so that the critic cannot tell fakes by their values between on and off."""
-    if self.binarize == 'none':
+    if self.hp.binarize == 'none':
       return fake
-    off = gan_models.off_value(self.output)
-    hard = jnp.where(fake > self.threshold, 1.0, off).astype(fake.dtype)
+    off = gan_models.off_value(self.hp.output)
+    hard = jnp.where(fake > self.hp.critic_threshold, 1.0, off).astype(fake.dtype)
     return fake + jax.lax.stop_gradient(hard - fake)
 
   def init(self, rng):
+    hp = self.hp
     k_g, k_d = jax.random.split(rng)
-    code = jnp.zeros((1, self.generator.code_length(self.window), self.code_dim + self.step_noise),
+    code = jnp.zeros((1, self.generator.code_length(hp.window), hp.code_dim + hp.step_noise),
                      jnp.float32)
-    g_params = self.generator.init({'params': k_g}, code, self.window)['params']
-    x = jnp.zeros((1, self.window, self.pitches), jnp.float32)
+    g_params = self.generator.init({'params': k_g}, code, hp.window)['params']
+    x = jnp.zeros((1, hp.window, hp.pitches), jnp.float32)
     d_params = self.critic.init({'params': k_d}, x)['params']
-    return {
-        'generator': g_params, 'critic': d_params,
-        'g_opt': self.g_tx.init(g_params), 'd_opt': self.d_tx.init(d_params),
-        'pool': jnp.zeros((self.pool_size, self.window, self.pitches), jnp.float32),
-        'pool_next': jnp.zeros((), jnp.int32), 'pool_filled': jnp.zeros((), jnp.int32),
-        'd_updates': jnp.zeros((), jnp.int32), 'g_updates': jnp.zeros((), jnp.int32),
-    }
+    return init_train_state(
+        {'generator': g_params, 'critic': d_params},
+        {'generator': self.g_tx, 'critic': self.d_tx},
+        pool=jnp.zeros((hp.pool_size, hp.window, hp.pitches), jnp.float32),
+        pool_next=jnp.zeros((), jnp.int32), pool_filled=jnp.zeros((), jnp.int32),
+        d_updates=jnp.zeros((), jnp.int32), g_updates=jnp.zeros((), jnp.int32))
 
   def _critic_fn(self, d_params):
     return lambda x: self.critic.apply({'params': d_params}, x)
 
   def _critic_loss(self, d_params, real, fake, rng):
-    critic_fn = self._critic_fn(d_params)
-    if self.loss_kind == 'wgan_gp':
-      return gan_losses.wgan_gp_critic_loss(critic_fn, real, fake, rng, gp_weight=self.gp_weight,
-                                            per_example_epsilon=self.per_example_epsilon,
-                                            separate=self.separate_scores)
-    return gan_losses.nonsaturating_critic_terms(critic_fn, real, fake, self.separate_scores)
+    critic_fn, hp = self._critic_fn(d_params), self.hp
+    if hp.loss == 'wgan_gp':
+      return gan_losses.wgan_gp_critic_loss(critic_fn, real, fake, rng, gp_weight=hp.gp_weight,
+                                            per_example_epsilon=hp.per_example_epsilon,
+                                            separate=hp.separate_scores)
+    return gan_losses.nonsaturating_critic_terms(critic_fn, real, fake, hp.separate_scores)
 
   def _generator_loss(self, d_fake):
-    if self.loss_kind == 'wgan_gp':
+    if self.hp.loss == 'wgan_gp':
       return gan_losses.wasserstein_generator_loss(d_fake)
     return gan_losses.nonsaturating_generator_loss(d_fake)
 
   def _density(self, x):
-    on = x > self.threshold
+    on = x > self.hp.critic_threshold
     return jnp.mean(jnp.sum(on, axis=-1).astype(jnp.float32))
 
   def train_step(self, state, batch, rng):
     rolls = batch['inputs']                                        # [B, T, P] {0, 1}
     real_all = self.to_model_scale(rolls)
     songs_all = jnp.roll(jnp.asarray(rolls, jnp.float32), 1, axis=0)  # codes from other windows
-    cb, t, p = self.critic_batch, real_all.shape[1], real_all.shape[2]
+    hp = self.hp
+    cb, t, p = hp.critic_batch, real_all.shape[1], real_all.shape[2]
     k_critic, k_gen = jax.random.split(rng)
-    g_params = state['generator']
-    schedule = self.train_schedule
+    g_params = state['params']['generator']
+    schedule = hp.code_schedule
 
-    if self.critic_batches == 'split':
-      reals = real_all.reshape(self.n_critic, cb, t, p)
-      songs = songs_all.reshape(self.n_critic, cb, t, p)
+    if hp.critic_batches == 'split':
+      reals = real_all.reshape(hp.n_critic, cb, t, p)
+      songs = songs_all.reshape(hp.n_critic, cb, t, p)
     else:
-      reals = jnp.broadcast_to(real_all, (self.n_critic,) + real_all.shape)
-      songs = jnp.broadcast_to(songs_all, (self.n_critic,) + songs_all.shape)
+      reals = jnp.broadcast_to(real_all, (hp.n_critic,) + real_all.shape)
+      songs = jnp.broadcast_to(songs_all, (hp.n_critic,) + songs_all.shape)
 
     def critic_step(carry, inp):
       d_params, d_opt, pool, pool_next, pool_filled = carry
@@ -317,7 +347,7 @@ class GANTask(base.Task):
       k_code, k_pool, k_loss = jax.random.split(key, 3)
       fake = jax.lax.stop_gradient(self.critic_view(
           self.generate(g_params, k_code, cb, t, schedule, song if schedule == 'song' else None)))
-      if self.pool_size:
+      if hp.pool_size:
         pool, pool_next, pool_filled = fake_pool_write(pool, pool_next, pool_filled, fake)
         fake = fake_pool_sample(k_pool, pool, pool_filled, cb)
       (loss, aux), grads = jax.value_and_grad(self._critic_loss, has_aux=True)(
@@ -327,11 +357,10 @@ class GANTask(base.Task):
                  'real_density': self._density(real), **aux}
       return (d_params, d_opt, pool, pool_next, pool_filled), metrics
 
-    carry = (state['critic'], state['d_opt'], state['pool'], state['pool_next'],
-             state['pool_filled'])
+    carry = (state['params']['critic'], state['opt_state']['critic'], state['pool'],
+             state['pool_next'], state['pool_filled'])
     carry, d_metrics = repeat_steps(
-        critic_step, carry, (reals, songs, jax.random.split(k_critic, self.n_critic)),
-        self.unroll)
+        critic_step, carry, (reals, songs, jax.random.split(k_critic, hp.n_critic)), hp.unroll)
     d_params, d_opt, pool, pool_next, pool_filled = carry
     critic_fn = self._critic_fn(d_params)
     gen_songs = songs[0]
@@ -349,23 +378,28 @@ class GANTask(base.Task):
                                  'fake_density': self._density(fake)}
 
     (g_params, g_opt), g_metrics = repeat_steps(
-        gen_step, (g_params, state['g_opt']), jax.random.split(k_gen, self.g_steps), self.unroll)
+        gen_step, (g_params, state['opt_state']['generator']), jax.random.split(k_gen, hp.g_steps),
+        hp.unroll)
 
     metrics = {k: jnp.mean(v) for k, v in {**d_metrics, **g_metrics}.items()}
     metrics['loss'] = metrics['d_loss']
     metrics['grad_norm'] = jnp.sqrt(jnp.mean(d_metrics['d_grad_norm'] ** 2)
                                     + jnp.mean(g_metrics['g_grad_norm'] ** 2))
-    new_state = {
-        'generator': g_params, 'critic': d_params, 'g_opt': g_opt, 'd_opt': d_opt,
-        'pool': pool, 'pool_next': pool_next, 'pool_filled': pool_filled,
-        'd_updates': state['d_updates'] + self.n_critic,
-        'g_updates': state['g_updates'] + self.g_steps,
-    }
+    new_state = dict(
+        state, params={'generator': g_params, 'critic': d_params},
+        opt_state={'generator': g_opt, 'critic': d_opt},
+        pool=pool, pool_next=pool_next, pool_filled=pool_filled,
+        d_updates=state['d_updates'] + hp.n_critic, g_updates=state['g_updates'] + hp.g_steps)
     return new_state, metrics
 
   def learning_rates(self, step):
-    return {'generator': float(self.g_schedule(step * self.g_steps)),
-            'critic': float(self.d_schedule(step * self.n_critic))}
+    return {'generator': float(self.g_schedule(step * self.hp.g_steps)),
+            'critic': float(self.d_schedule(step * self.hp.n_critic))}
+
+  def hparams(self):
+    shapes = jax.eval_shape(self.init, jax.random.key(0))['params']
+    return {'generator_params': gan_models.count_params(shapes['generator']),
+            'critic_params': gan_models.count_params(shapes['critic'])}
 
   # -- sampling -----------------------------------------------------------------------------
   def real_windows(self, rng_or_seed, num: int, length: int) -> np.ndarray:
@@ -384,7 +418,7 @@ class GANTask(base.Task):
     if not len(candidates):
       candidates = np.flatnonzero(lengths == lengths.max())
     picks = candidates[g.integers(len(candidates), size=num)]
-    out = np.zeros((num, length, self.pitches), np.uint8)
+    out = np.zeros((num, length, self.hp.pitches), np.uint8)
     for i, piece in enumerate(picks):
       seq = np.asarray(seqs[int(piece)])
       start = int(g.integers(0, max(1, len(seq) - length + 1)))
@@ -392,21 +426,32 @@ class GANTask(base.Task):
       out[i, :len(window)] = window
     return out
 
-  @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
-  def _generate_jit(self, g_params, rng, num, length, schedule, song):
-    return self.generate(g_params, rng, num, length, schedule, song)
+  def make_sampler(self):
+    return GANSampler(self)
+
+
+class GANSampler(base.Sampler):
+  """Rolls from a :class:`GANTask`'s generator: codes by schedule, output above a threshold."""
+
+  def __init__(self, task: GANTask):
+    super().__init__(task)
+    self.defaults = task.config.sample
+    self.roll_cfg, self.lowest_pitch = task.roll_cfg, task.hp.lowest_pitch
+    self.real_windows = task.real_windows
+    self._generate = jax.jit(task.generate, static_argnums=(2, 3, 4))
+    self._real_reference: dict[int, dict] = {}
 
   def generate_raw(self, state, rng, num: int, length: int, schedule: str | None = None
                    ) -> np.ndarray:
     """Generator outputs ``[num, length, pitch]`` (output scale, before the threshold)."""
-    schedule = str(schedule or self.config.sample.schedule)
+    schedule = str(schedule or self.defaults.schedule)
     if schedule not in gan_models.SCHEDULES:
       raise ValueError(f'code schedule {schedule!r}: expected one of {gan_models.SCHEDULES}')
     song = None
     if schedule == 'song':
       song = jnp.asarray(self.real_windows(jax.random.fold_in(rng, 1), num, length), jnp.float32)
-    return np.asarray(self._generate_jit(state['generator'], rng, int(num), int(length),
-                                         schedule, song))
+    return np.asarray(self._generate(state['params']['generator'], rng, int(num), int(length),
+                                     schedule, song))
 
   def sample(self, state, rng, num, length, schedule=None, threshold=None):
     """Binary rolls ``uint8 [num, length, pitch]``: the generator output above ``threshold``.
@@ -416,7 +461,7 @@ class GANTask(base.Task):
     scale (sigmoid: [0, 1]; tanh: [-1, 1], e.g. the original's -0.3, 0.3 or 0.9); default
     ``config.sample.threshold``.
     """
-    thr = float(self.config.sample.threshold if threshold is None else threshold)
+    thr = float(self.defaults.threshold if threshold is None else threshold)
     raw = self.generate_raw(state, rng, int(num), int(length), schedule)
     return (raw > thr).astype(np.uint8)
 
@@ -445,7 +490,7 @@ class GANTask(base.Task):
       }
     return self._real_reference[length]
 
-  def sample_statistics(self, samples):
+  def statistics(self, samples):
     """Diversity, density, polyphony, silence, frame changes (:func:`frame_change_rate`) and
     pitch-class JS (nats) of ``samples``, with the
     same figures for as many fresh real windows (``real_*``; ``real_pitch_class_js`` is the
@@ -474,8 +519,3 @@ class GANTask(base.Task):
       stats['diversity'] = music_stats.mean_pairwise_distance(samples)
       stats['real_diversity'] = ref['diversity']
     return stats
-
-  def hparams(self):
-    shapes = jax.eval_shape(self.init, jax.random.key(0))
-    return {'generator_params': gan_models.count_params(shapes['generator']),
-            'critic_params': gan_models.count_params(shapes['critic'])}

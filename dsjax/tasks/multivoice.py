@@ -31,7 +31,7 @@ from dsjax import losses, sampling
 from dsjax.data import encodings
 from dsjax.data import pianoroll as roll_lib
 from dsjax.models.multivoice import MultiVoiceLSTM
-from dsjax.optim import make_optimizer, update_train_state
+from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 
 # Grey level of each voice in pictures (first voice brightest).
@@ -68,6 +68,8 @@ class MultiVoiceLMTask(base.Task):
     self.model = MultiVoiceLSTM(voices=self.voices, keys=self.keys, bottom=tuple(m.bottom),
                                 middle=tuple(m.middle), top=tuple(m.top),
                                 dropout_rate=float(m.dropout_rate))
+    self.init_output_bias = bool(m.init_output_bias)
+    self.transpose = int(config.data.transpose)
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
   # -- data ---------------------------------------------------------------------------------
@@ -82,18 +84,14 @@ class MultiVoiceLMTask(base.Task):
   def marginal_output_bias(self) -> np.ndarray:
     """``[voices, keys]`` float32: log-odds of each voice's key frequency over the training frames
     (spread over the neighbouring keys when training transposes), clipped to [1e-4, 1 - 1e-4]."""
-    return roll_lib.key_log_odds(self.train_set.values, (self.voices, self.keys),
-                                 int(self.config.data.transpose))
+    return roll_lib.key_log_odds(self.train_set.values, (self.voices, self.keys), self.transpose)
 
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.voices, self.keys), jnp.float32)
     params = self.model.init({'params': rng}, frames)['params']
-    if bool(self.config.model.init_output_bias):
+    if self.init_output_bias:
       params = {**params, 'head_bias': jnp.asarray(self.marginal_output_bias())}
-    state = {'params': params, 'opt_state': self.tx.init(params)}
-    if self.ema_decay:
-      state['ema_params'] = params
-    return state
+    return init_train_state(params, self.tx, self.ema_decay)
 
   def _voice_nll(self, params, batch, rng, deterministic):
     """NLL ``[batch, time, voices]`` (summed over keys)."""
@@ -128,43 +126,41 @@ class MultiVoiceLMTask(base.Task):
     return {'lr': float(self.schedule(step))}
 
   # -- sampling -----------------------------------------------------------------------------
+  def make_sampler(self):
+    return VoiceSampler(self)
+
+
+class VoiceSampler(base.Sampler):
+  """Samples a :class:`MultiVoiceLMTask`'s model frame by frame after a real opening."""
+
+  def __init__(self, task: MultiVoiceLMTask):
+    super().__init__(task)
+    self.defaults = task.config.sample
+    self.train_set, self.encoding = task.train_set, task.encoding
+    self._scan = jax.jit(functools.partial(_sample_scan, task.model),
+                         static_argnames=('length', 'mode', 'max_sustain', 'noise', 'temperature'))
+
   def primers(self, rng, num: int, length: int) -> np.ndarray:
     """``[num, length, voices, keys]`` openings of random training pieces."""
     return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
-
-  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
-  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise, temperature):
-    """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
-    model = self.model
-    def draw(key, model_state):
-      return sampling.sample_frame(key, jax.nn.sigmoid(model_state[1]), mode, threshold,
-                                   temperature)
-
-    def advance(model_state, fed):
-      logits, carry = model.apply({'params': params}, fed[:, None], model_state[0])
-      return carry, logits[:, 0]
-
-    logits, carry = model.apply({'params': params}, primer)
-    return sampling.sample_frames(draw, advance, (carry, logits[:, -1]), primer, rng, length,
-                                  max_sustain, noise)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
              max_sustain=None, noise=None, temperature=None):
     """``[num, P + length, voices, keys]`` uint8: ``P`` primer frames of a real opening (at least
     one), then ``length`` sampled frames. ``temperature`` rescales each key's logit in Bernoulli
     sampling."""
-    s = self.config.sample
+    s = self.defaults
     temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
       raise ValueError(f'temperature must be > 0, got {temperature}')
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
-    out = self._sample(
-        self.eval_params(state), jnp.asarray(primer_frames), rng, int(length),
-        str(s.mode if mode is None else mode),
-        jnp.float32(s.threshold if threshold is None else threshold),
-        int(s.max_sustain if max_sustain is None else max_sustain),
-        float(s.noise if noise is None else noise), temperature)
+    out = self._scan(
+        self.eval_params(state), jnp.asarray(primer_frames), rng, length=int(length),
+        mode=str(s.mode if mode is None else mode),
+        threshold=jnp.float32(s.threshold if threshold is None else threshold),
+        max_sustain=int(s.max_sustain if max_sustain is None else max_sustain),
+        noise=float(s.noise if noise is None else noise), temperature=temperature)
     return np.asarray(out).astype(np.uint8)
 
   def to_pieces(self, samples):
@@ -176,9 +172,25 @@ class MultiVoiceLMTask(base.Task):
   def real_rolls(self, num, length):
     return [voices_image(r) for r in self.primers(jax.random.key(1234), num, length)]
 
-  def sample_statistics(self, samples):
+  def statistics(self, samples):
     samples = np.asarray(samples, np.float32)
     real = self.primers(jax.random.key(1234), len(samples), samples.shape[1])
     return {'notes_per_voice_frame': float(samples.sum(-1).mean()),
             'real_notes_per_voice_frame': float(real.sum(-1).mean()),
             'silent_voice_frames': float((samples.sum(-1) == 0).mean())}
+
+
+def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise,
+                 temperature):
+  """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
+  def draw(key, model_state):
+    return sampling.sample_frame(key, jax.nn.sigmoid(model_state[1]), mode, threshold,
+                                 temperature)
+
+  def advance(model_state, fed):
+    logits, carry = model.apply({'params': params}, fed[:, None], model_state[0])
+    return carry, logits[:, 0]
+
+  logits, carry = model.apply({'params': params}, primer)
+  return sampling.sample_frames(draw, advance, (carry, logits[:, -1]), primer, rng, length,
+                                max_sustain, noise)

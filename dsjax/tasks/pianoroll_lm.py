@@ -22,7 +22,7 @@ import numpy as np
 from dsjax import losses, sampling
 from dsjax.data import pianoroll as roll_lib
 from dsjax.models.language_models import MultiHotLM
-from dsjax.optim import make_optimizer, update_train_state
+from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 
 
@@ -44,6 +44,8 @@ class PianorollLMTask(base.Task):
                             head=str(m.head), head_hidden=int(m.head_hidden),
                             head_dropout_rate=float(m.head_dropout_rate),
                             pitch_context=int(m.pitch_context), weight_drop=float(m.weight_drop))
+    self.init_output_bias = bool(m.init_output_bias)
+    self.transpose = int(config.data.transpose)
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
   # -- data ---------------------------------------------------------------------------------
@@ -58,18 +60,14 @@ class PianorollLMTask(base.Task):
   def init(self, rng):
     frames = jnp.zeros((1, 2, self.keys), jnp.float32)
     params = self.model.init({'params': rng}, frames, frames, method=MultiHotLM.log_prob)['params']
-    if self.config.model.init_output_bias:
+    if self.init_output_bias:
       params = self._marginal_output_bias(params)
-    state = {'params': params, 'opt_state': self.tx.init(params)}
-    if self.ema_decay:
-      state['ema_params'] = params
-    return state
+    return init_train_state(params, self.tx, self.ema_decay)
 
   def _marginal_output_bias(self, params):
     """Output bias = log-odds of each key's frequency in the training frames (a start at the
     marginal distribution instead of p = 1/2 per key). The factorised term's bias of each head."""
-    bias = jnp.asarray(roll_lib.key_log_odds(self.train_set.values, (self.keys,),
-                                             int(self.config.data.transpose)))
+    bias = jnp.asarray(roll_lib.key_log_odds(self.train_set.values, (self.keys,), self.transpose))
     head = dict(params['head'])
     if 'visible_bias' in head:
       head['visible_bias'] = {**head['visible_bias'], 'bias': bias}
@@ -102,54 +100,41 @@ class PianorollLMTask(base.Task):
     return {'lr': float(self.schedule(step))}
 
   # -- sampling -----------------------------------------------------------------------------
+  def make_sampler(self):
+    return RollSampler(self)
+
+
+class RollSampler(base.Sampler):
+  """Samples a :class:`PianorollLMTask`'s model frame by frame after a real opening."""
+
+  def __init__(self, task: PianorollLMTask):
+    super().__init__(task)
+    self.defaults = task.config.sample
+    self.train_set, self.roll_cfg, self.keys = task.train_set, task.roll_cfg, task.keys
+    self._scan = jax.jit(functools.partial(_sample_scan, task.model),
+                         static_argnames=('length', 'mode', 'max_sustain', 'noise_on',
+                                          'temperature'))
+
   def primers(self, rng, num: int, length: int) -> np.ndarray:
     return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
-
-  @functools.partial(jax.jit, static_argnums=(0, 4, 5, 7, 8, 9))
-  def _sample(self, params, primer, rng, length, mode, threshold, max_sustain, noise_on,
-              temperature):
-    """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one jitted scan over time
-    (with the head's scan over keys nested in it for the autoregressive heads)."""
-    model = self.model
-    variables = {'params': params}
-
-    def next_frame(key, state, prev):   # time state [B, H], last frame [B, keys] -> [B, keys]
-      if model.head != 'sigmoid':
-        return model.apply(variables, state, key, temperature, prev,
-                           method=MultiHotLM.sample_frame)
-      logits = model.apply(variables, state, prev, method=MultiHotLM.frame_logits)
-      return sampling.sample_frame(key, jax.nn.sigmoid(logits), mode, threshold, temperature)
-
-    def draw(key, model_state):
-      _, time_state, prev = model_state
-      return next_frame(key, time_state, prev)
-
-    def advance(model_state, fed):
-      y, carry = model.apply(variables, fed[:, None], model_state[0], method=MultiHotLM.features)
-      return carry, y[:, 0], fed
-
-    states, carry = model.apply(variables, primer, method=MultiHotLM.features)
-    return sampling.sample_frames(draw, advance, (carry, states[:, -1], primer[:, -1]), primer,
-                                  rng, length, max_sustain, noise_on)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
              max_sustain=None, noise=None, temperature=None):
     """``[num, primer + length, keys]`` uint8. ``mode`` ('bernoulli' or 'threshold') and
     ``threshold`` apply to the sigmoid head; ``temperature`` divides every key's logit (for the
     sigmoid head in 'bernoulli' mode, and for each conditional of the autoregressive heads)."""
-    s = self.config.sample
+    s = self.defaults
     temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
       raise ValueError(f'temperature must be > 0, got {temperature}')
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
-    out = self._sample(
-        self.eval_params(state), jnp.asarray(primer_frames), rng, int(length),
-        str(s.mode if mode is None else mode),
-        jnp.float32(s.threshold if threshold is None else threshold),
-        int(s.max_sustain if max_sustain is None else max_sustain),
-        float(s.noise if noise is None else noise),
-        temperature)
+    out = self._scan(
+        self.eval_params(state), jnp.asarray(primer_frames), rng, length=int(length),
+        mode=str(s.mode if mode is None else mode),
+        threshold=jnp.float32(s.threshold if threshold is None else threshold),
+        max_sustain=int(s.max_sustain if max_sustain is None else max_sustain),
+        noise_on=float(s.noise if noise is None else noise), temperature=temperature)
     return np.asarray(out).astype(np.uint8)
 
   def to_pieces(self, samples):
@@ -162,9 +147,35 @@ class PianorollLMTask(base.Task):
   def real_rolls(self, num, length):
     return list(self.primers(jax.random.key(1234), num, length))
 
-  def sample_statistics(self, samples):
+  def statistics(self, samples):
     samples = np.asarray(samples, np.float32)
     real = np.stack(self.real_rolls(len(samples), samples.shape[1]))
     return {'note_density': float(samples.mean() * self.keys),
             'real_note_density': float(real.mean() * self.keys),
             'silent_frames': float((samples.sum(-1) == 0).mean())}
+
+
+def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
+                 temperature):
+  """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one scan over time (with the
+  head's scan over keys nested in it for the autoregressive heads)."""
+  variables = {'params': params}
+
+  def next_frame(key, state, prev):   # time state [B, H], last frame [B, keys] -> [B, keys]
+    if model.head != 'sigmoid':
+      return model.apply(variables, state, key, temperature, prev,
+                         method=MultiHotLM.sample_frame)
+    logits = model.apply(variables, state, prev, method=MultiHotLM.frame_logits)
+    return sampling.sample_frame(key, jax.nn.sigmoid(logits), mode, threshold, temperature)
+
+  def draw(key, model_state):
+    _, time_state, prev = model_state
+    return next_frame(key, time_state, prev)
+
+  def advance(model_state, fed):
+    y, carry = model.apply(variables, fed[:, None], model_state[0], method=MultiHotLM.features)
+    return carry, y[:, 0], fed
+
+  states, carry = model.apply(variables, primer, method=MultiHotLM.features)
+  return sampling.sample_frames(draw, advance, (carry, states[:, -1], primer[:, -1]), primer,
+                                rng, length, max_sustain, noise_on)

@@ -32,7 +32,7 @@ import optax
 from jax import lax
 
 from dsjax.models.seqgan import make_discriminator
-from dsjax.optim import apply_gradients, make_optimizer
+from dsjax.optim import apply_gradients, init_train_state, make_optimizer
 from dsjax.tasks import datasets
 from dsjax.tasks.event_lm import EventLMTask
 
@@ -178,6 +178,12 @@ def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array,
   return loss, stats
 
 
+def _replace(state: dict, network: str, params, opt_state, **extra) -> dict:
+  """``state`` with ``network``'s params and optimiser state (and ``extra`` entries) replaced."""
+  return dict(state, params={**state['params'], network: params},
+              opt_state={**state['opt_state'], network: opt_state}, **extra)
+
+
 # ------------------------------------------------------------------------------------------------
 # The task.
 
@@ -185,9 +191,10 @@ def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array,
 class SeqGANTask(EventLMTask):
   """SeqGAN with an event-LSTM generator; sampling, MIDI decoding and eval as :class:`EventLMTask`.
 
-  State: ``step`` (int32), ``params`` (generator), ``opt_state`` (its MLE optimizer),
-  ``pg_opt_state`` (its adversarial optimizer: same kind, own moments, as Yu et al.),
-  ``rollout_params`` (delayed generator), ``d_params`` / ``d_opt_state`` (discriminator).
+  State (:func:`dsjax.optim.init_train_state`): ``params`` and ``opt_state`` by network
+  (``generator``: its MLE optimizer; ``discriminator``), ``pg_opt_state`` (the generator's
+  adversarial optimizer: same kind, own moments, as Yu et al.), ``rollout_params`` (delayed
+  generator) and ``step`` (int32).
   """
 
   supports_ema = False  # its own state and steps; the rollout network is its delayed copy
@@ -251,10 +258,13 @@ class SeqGANTask(EventLMTask):
     params = self.model.init({'params': g_key}, jnp.zeros((1, 2), jnp.int32))['params']
     d_params = self.discriminator.init({'params': d_key},
                                        jnp.zeros((1, self.length), jnp.int32))['params']
-    return {'step': jnp.zeros((), jnp.int32), 'params': params,
-            'opt_state': self.tx.init(params), 'pg_opt_state': self.pg_tx.init(params),
-            'rollout_params': params,
-            'd_params': d_params, 'd_opt_state': self.d_tx.init(d_params)}
+    return init_train_state({'generator': params, 'discriminator': d_params},
+                            {'generator': self.tx, 'discriminator': self.d_tx},
+                            step=jnp.zeros((), jnp.int32), pg_opt_state=self.pg_tx.init(params),
+                            rollout_params=params)
+
+  def eval_params(self, state):
+    return state['params']['generator']
 
   def phase(self, step) -> jax.Array:
     """0 (MLE), 1 (discriminator pre-training) or 2 (adversarial) at ``step``."""
@@ -283,7 +293,7 @@ class SeqGANTask(EventLMTask):
   def _d_round(self, state, batch, rng, num_updates):
     """``num_updates`` discriminator steps, each against fresh samples of the current generator."""
     first, real, mask = batch['inputs'][:, 0], batch['targets'], batch['mask']
-    g_params = lax.stop_gradient(state['params'])
+    g_params = lax.stop_gradient(state['params']['generator'])
 
     def body(carry, key):
       d_params, d_opt_state = carry
@@ -293,7 +303,8 @@ class SeqGANTask(EventLMTask):
       return (d_params, d_opt_state), m
 
     (d_params, d_opt_state), ms = lax.scan(
-        body, (state['d_params'], state['d_opt_state']), jax.random.split(rng, num_updates))
+        body, (state['params']['discriminator'], state['opt_state']['discriminator']),
+        jax.random.split(rng, num_updates))
     return d_params, d_opt_state, jax.tree.map(lambda x: x.mean(), ms)
 
   @staticmethod
@@ -304,25 +315,25 @@ class SeqGANTask(EventLMTask):
 
   # -- the three phases ---------------------------------------------------------------------
   def _mle_phase(self, state, batch, rng):
-    (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
-        state['params'], batch, rng, False)
-    params, opt_state, gn = apply_gradients(self.tx, state['params'], state['opt_state'], grads)
-    new = dict(state, params=params, opt_state=opt_state, rollout_params=params)
+    g_params, g_opt_state = state['params']['generator'], state['opt_state']['generator']
+    (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(g_params, batch, rng, False)
+    params, opt_state, gn = apply_gradients(self.tx, g_params, g_opt_state, grads)
+    new = _replace(state, 'generator', params, opt_state, rollout_params=params)
     return new, self._metrics(loss=loss, grad_norm=gn, mle_loss=loss, g_grad_norm=gn)
 
   def _d_pretrain_phase(self, state, batch, rng):
     k_d, k_mle = jax.random.split(rng)
     d_params, d_opt_state, m = self._d_round(state, batch, k_d, 1)
-    mle, _ = self._loss(state['params'], batch, k_mle, True)
-    new = dict(state, d_params=d_params, d_opt_state=d_opt_state)
+    mle, _ = self._loss(state['params']['generator'], batch, k_mle, True)
+    new = _replace(state, 'discriminator', d_params, d_opt_state)
     return new, self._metrics(loss=m['d_loss'], grad_norm=m['d_grad_norm'], mle_loss=mle, **m)
 
   def _adversarial_phase(self, state, batch, rng):
     k_sample, k_roll, k_mle, k_d = jax.random.split(rng, 4)
     first = batch['inputs'][:, 0]
-    params = state['params']
+    params = state['params']['generator']
     fake = sample_sequences(self.model, params, first, self.length, k_sample)
-    d_fn = lambda t: self._disc_logits(state['d_params'], t)  # noqa: E731
+    d_fn = lambda t: self._disc_logits(state['params']['discriminator'], t)  # noqa: E731
     rewards = mc_rewards(self.model, state['rollout_params'], d_fn, first, fake, k_roll,
                          self.num_rollouts, self.rollout_stride)
     advantages = rewards
@@ -346,9 +357,10 @@ class SeqGANTask(EventLMTask):
     r = self.rollout_update_rate
     rollout = jax.tree.map(lambda old, new: r * old + (1.0 - r) * new, state['rollout_params'],
                            params)
-    new = dict(state, params=params, pg_opt_state=pg_opt_state, rollout_params=rollout)
+    new = _replace(state, 'generator', params, state['opt_state']['generator'],
+                   pg_opt_state=pg_opt_state, rollout_params=rollout)
     d_params, d_opt_state, m = self._d_round(new, batch, k_d, self.d_steps)
-    new.update(d_params=d_params, d_opt_state=d_opt_state)
+    new = _replace(new, 'discriminator', d_params, d_opt_state)
     gn = optax.tree.norm(grads)
     return new, self._metrics(loss=loss, grad_norm=gn, g_grad_norm=gn, mle_loss=mle, pg_loss=pg,
                               mean_reward=rewards.mean(), reward_last=rewards[:, -1].mean(), **m)

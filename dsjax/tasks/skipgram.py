@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsjax.models import skipgram as sg
-from dsjax.optim import make_optimizer, update_train_state
+from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 from dsjax.tasks.event_lm import event_vocab
 
@@ -61,7 +61,7 @@ class SkipGramTask(base.Task):
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
     params = self.model.init({'params': rng}, jnp.zeros((1,), jnp.int32))['params']
-    return {'params': params, 'opt_state': self.tx.init(params)}
+    return init_train_state(params, self.tx)
 
   def _pairs(self, batch, rng):
     tokens = batch['inputs'].astype(jnp.int32)

@@ -7,6 +7,7 @@ resumed run continues exactly where the interrupted one would have gone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from absl import logging
 
 from dsjax.tasks import get_task
@@ -80,13 +82,32 @@ class _SigtermFlag:
       signal.signal(signal.SIGTERM, self._previous)
 
 
+@dataclasses.dataclass
+class RunState:
+  """What changes as a run goes: the train state and step, the last checkpointed step, the best
+  evaluation so far (by ``train.select_by``) and the latest evaluation's metrics."""
+  state: Any
+  step: int
+  last_good: int | None = None
+  best: dict = dataclasses.field(default_factory=dict)
+  final: dict = dataclasses.field(default_factory=dict)
+
+
 class Trainer:
-  """Builds everything a run needs; ``train_and_evaluate`` drives it."""
+  """One run of ``config`` in ``workdir``: builds the task, the mesh and the jitted steps;
+  :meth:`train` drives them (``train_and_evaluate``), :meth:`evaluate` and :meth:`generate` are
+  also what inference and the tables use.
+
+  The train step is ``(state, batch, step) -> (state, metrics)``; besides the task's metrics it
+  logs ``param_norm`` (global norm of ``state['params']`` after the step) and ``update_norm``
+  (global norm of the change the step made to them).
+  """
 
   def __init__(self, config, workdir: str):
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.task = get_task(config)
+    self.sampler = self.task.sampler()
     self.mesh = shd.make_mesh()
     self.global_batch = int(config.data.batch_size)
     shd.check_batch_size(self.global_batch, self.mesh)
@@ -96,20 +117,19 @@ class Trainer:
     if int(config.train.checkpoint_every) < 1:
       raise ValueError(f'config.train.checkpoint_every={config.train.checkpoint_every}: must be at '
                        'least 1 (a checkpoint is also written at the end and on SIGTERM)')
+    if int(config.sample.num) > 0 and self.sampler is None:
+      raise ValueError(f'config.sample.num={int(config.sample.num)}: the {config.task} task '
+                       'generates no music; set it to 0')
     self.keys = purpose_keys(int(config.seed))
     self.repl = shd.replicated(self.mesh)
     self.data_sharding = shd.batch_sharding(self.mesh)
-
-    task = self.task
-    train_key = self.keys['train']
-
-    def step_fn(state, batch, step):
-      return task.train_step(state, batch, jax.random.fold_in(train_key, step))
-
-    self._init = jax.jit(task.init, out_shardings=self.repl)
-    self._step = jax.jit(step_fn, in_shardings=(self.repl, self.data_sharding, self.repl),
+    self.ckpt_dir = os.path.join(self.workdir, 'checkpoints')
+    self.is_main = jax.process_index() == 0
+    self._init = jax.jit(self.task.init, out_shardings=self.repl)
+    self._step = jax.jit(train_step_fn(self.task.train_step, self.keys['train']),
+                         in_shardings=(self.repl, self.data_sharding, self.repl),
                          out_shardings=(self.repl, self.repl), donate_argnums=(0,))
-    self._eval = jax.jit(task.eval_step, in_shardings=(self.repl, self.data_sharding),
+    self._eval = jax.jit(self.task.eval_step, in_shardings=(self.repl, self.data_sharding),
                          out_shardings=self.repl)
 
   # -- state --------------------------------------------------------------------------------
@@ -123,15 +143,15 @@ class Trainer:
 
   # -- evaluation ---------------------------------------------------------------------------
   def evaluate(self, state, batches_by_split) -> dict[str, float]:
-    """Evaluates every split of ``{split: [global batch, ...]}``; metrics named ``split/name``."""
+    """Evaluates every split of ``{split: [global batch, ...]}``; metrics named ``split/name``.
+    Each batch reaches the task's ``eval_step`` whole (this process's rows of every key)."""
     out = {}
     for split, batches in batches_by_split.items():
       sums: dict[str, float] = {}
       local = len(next(iter(batches[0].values()))) // jax.process_count()
       lo = jax.process_index() * local
       for batch in batches:
-        local_batch = {k: v[lo:lo + local] for k, v in batch.items()
-                       if k in ('inputs', 'targets', 'mask', 'condition')}
+        local_batch = {k: v[lo:lo + local] for k, v in batch.items()}
         result = jax.device_get(self._eval(state, shd.shard_batch(local_batch, self.mesh)))
         for k, v in result.items():
           sums[k] = sums.get(k, 0.0) + float(v)
@@ -145,33 +165,249 @@ class Trainer:
     num, length = int(cfg.num), int(cfg.length)
     if num <= 0:
       return {}
+    sampler = self.sampler
     rng = jax.random.fold_in(self.keys['sample'], step)
-    samples = self.task.sample(state, rng, num, length)
-    stats = self.task.sample_statistics(samples)
+    samples = sampler.sample(state, rng, num, length)
+    stats = sampler.statistics(samples)
     if jax.process_index() != 0:
       return stats
     from dsjax import viz
     from dsjax.data import midi_io
-    pieces = self.task.to_pieces(samples)
+    pieces = sampler.to_pieces(samples)
     if out_dir:
       os.makedirs(out_dir, exist_ok=True)
       for i, piece in enumerate(pieces):
         if len(piece.notes):
           midi_io.write_midi(piece, os.path.join(out_dir, f'sample_{i:02d}.mid'))
     if writer is not None:
-      rolls = self.task.to_rolls(samples)
-      real = self.task.real_rolls(min(num, 4), length)
+      rolls = sampler.to_rolls(samples)
+      real = sampler.real_rolls(min(num, 4), length)
       panel = viz.rolls_panel(rolls[:4], real)
       writer.image(step, 'samples/pianoroll_left_generated_right_real', panel)
       if out_dir:
         viz.save_png(panel, os.path.join(out_dir, 'pianoroll.png'))
-      for i, piece in enumerate(pieces[:int(self.config.sample.num_audio)]):
+      for i, piece in enumerate(pieces[:int(cfg.num_audio)]):
         if len(piece.notes):
-          sr = int(self.config.sample.audio_rate)
+          sr = int(cfg.audio_rate)
           audio = midi_io.synthesize(piece, fs=sr)
           writer.audio(step, f'samples/audio_{i}', audio[:sr * 30], sr)
       writer.scalars(step, stats, prefix='samples/')
     return stats
+
+  # -- a run --------------------------------------------------------------------------------
+  def train(self) -> dict[str, Any]:
+    """Trains to ``train.num_steps`` (resuming from the latest checkpoint), returns the final
+    metrics (the last evaluation, ``step`` and ``best/*``)."""
+    self._warn_changed_settings()
+    write_config(self.config, self.workdir)
+    self._open()
+    tcfg = self.config.train
+    num_steps = int(tcfg.num_steps)
+    log_every, eval_every = max(1, int(tcfg.log_every)), int(tcfg.eval_every)
+    run = self.run
+    import tqdm as tqdm_lib
+    tqdm_lib.tqdm.monitor_interval = 0  # no monitor thread: nothing may write to stderr at exit
+    self.bar = tqdm_lib.tqdm(total=num_steps, initial=run.step,
+                             disable=not self.is_main or tcfg.quiet, dynamic_ncols=True,
+                             mininterval=1.0, desc=os.path.basename(self.workdir))
+    profile_steps = int(tcfg.profile_steps)
+    profile = (run.step + 1, run.step + 1 + profile_steps) if profile_steps > 0 else None
+    with _SigtermFlag() as sigterm:
+      try:
+        if self.restored_meta.get('eval_pending') and eval_every > 0:
+          self.evaluate_and_log(run.step)
+        while run.step < num_steps:
+          self._profile(profile, run.step)
+          batch = shd.shard_batch(next(self.data), self.mesh)
+          run.state, metrics = self._step(run.state, batch, jnp.asarray(run.step, jnp.int32))
+          self.pending.append(metrics)
+          run.step += 1
+          step = run.step
+          self.bar.update(1)
+          if step % log_every == 0 or step == num_steps:
+            self.log_train(step)
+          eval_due = eval_every > 0 and (step % eval_every == 0 or step == num_steps)
+          if eval_due and not sigterm.raised:
+            self.flush_pending(step)
+            self.evaluate_and_log(step)
+          # After the evaluation: a run that dies while evaluating step S resumes before S and
+          # evaluates S again. SIGTERM saves first and leaves the evaluation to the resumed run.
+          if step % int(tcfg.checkpoint_every) == 0 or step == num_steps or sigterm.raised:
+            self.save(step, eval_pending=eval_due and sigterm.raised)
+          if sigterm.raised:
+            print(f'SIGTERM: checkpoint written at step {step}; exiting.', flush=True)
+            break
+        self._profile(profile, run.step, force_stop=True)
+      finally:
+        self._close()
+    return self._finish(num_steps)
+
+  def _warn_changed_settings(self):
+    previous = os.path.join(self.workdir, 'config.json')
+    if not (os.path.exists(previous) and self.is_main):
+      return
+    with open(previous) as f:
+      changed = changed_settings(json.load(f), json.loads(self.config.to_json_best_effort()))
+    if changed:  # e.g. a longer num_steps also stretches the learning-rate schedule
+      lines = '\n'.join(f'  {k}: {a!r} -> {b!r}' for k, a, b in
+                        ((k, *v) for k, v in changed.items()))
+      logging.warning('workdir %s was started with other settings; a resumed run is no longer '
+                      'the uninterrupted one:\n%s', self.workdir, lines)
+      print(f'Settings changed since this workdir was started (resuming is not exact):\n{lines}',
+            flush=True)
+
+  def _open(self):
+    """Checkpointers, the data stream, the writer and the run state (restored or fresh)."""
+    tcfg = self.config.train
+    # Several processes save synchronously: orbax's background save thread meets the other
+    # processes at barriers of its own, which can interleave with the training step's collectives.
+    async_save = jax.process_count() == 1
+    self.checkpointer = ckpt_lib.Checkpointer(self.ckpt_dir, every=int(tcfg.checkpoint_every),
+                                              keep=int(tcfg.keep_checkpoints),
+                                              async_save=async_save)
+    self.data = self.task.train_data(jax.process_index(), jax.process_count())
+    self.restored_meta = {}
+    if self.checkpointer.latest_step() is not None:
+      state, self.restored_meta, step = self.checkpointer.restore(self.abstract_state())
+      self.data.restore(self.restored_meta['data'])
+      logging.info('resumed from step %d in %s', step, self.ckpt_dir)
+      print(f'Resuming from checkpoint at step {step} in {self.ckpt_dir}', flush=True)
+      self.run = RunState(state, step, last_good=step)
+    else:
+      self.run = RunState(self.fresh_state(), 0)
+    self.writer = logger_lib.MetricWriter(os.path.join(self.workdir, 'tensorboard'))
+    self.metrics_path = os.path.join(self.workdir, 'metrics.jsonl')
+    self.eval_batches = self.task.eval_batches() if int(tcfg.eval_every) > 0 else {}
+    # Model selection: the eval with the best ``train.select_by`` metric is kept in
+    # checkpoints_best/ and its metrics (all splits, e.g. the test NLL at the best validation NLL)
+    # in best.json.
+    self.select_by = str(tcfg.select_by)
+    self.best_path = os.path.join(self.workdir, 'best.json')
+    if self.select_by and os.path.exists(self.best_path):
+      with open(self.best_path) as f:
+        self.run.best = json.load(f)
+    self.best_ckpt = (ckpt_lib.Checkpointer(os.path.join(self.workdir, 'checkpoints_best'),
+                                            every=1, keep=1, async_save=async_save)
+                      if self.select_by else None)
+    self.history: list[dict] = []       # host metrics of the steps since the last train log
+    self.pending: list = []             # device metrics not yet fetched
+    self.pending_first = self.run.step  # the step before pending[0]
+    self.t_last, self.step_last = time.time(), self.run.step
+
+  def _profile(self, window, step: int, force_stop: bool = False):
+    """Starts a ``jax.profiler`` trace at ``window[0]`` and stops it at ``window[1]`` (or at the
+    end of the run), into ``WORKDIR/tensorboard``."""
+    if window is None or not self.is_main:
+      return
+    if step == window[0] - 1 and not force_stop:
+      jax.profiler.start_trace(os.path.join(self.workdir, 'tensorboard'))
+      self._tracing = True
+    elif getattr(self, '_tracing', False) and (step == window[1] - 1 or force_stop):
+      jax.block_until_ready(self.run.state)
+      jax.profiler.stop_trace()
+      self._tracing = False
+      print(f'profile of steps {window[0]}..{step} written to '
+            f'{os.path.join(self.workdir, "tensorboard")}', flush=True)
+
+  def log_json(self, record: dict):
+    if self.is_main:
+      with open(self.metrics_path, 'a') as f:
+        f.write(json.dumps(record, sort_keys=True) + '\n')
+
+  def flush_pending(self, step: int):
+    """Fetches the pending steps' metrics, checks them for NaN/Inf and logs each step's record
+    (with ``train.log_every_step_to_json``)."""
+    if not self.pending:
+      return
+    host = [jax.tree.map(np.asarray, m) for m in jax.device_get(self.pending)]
+    _check_finite(host, self.pending_first, self.run.last_good, self.ckpt_dir)
+    if self.config.train.log_every_step_to_json:
+      for i, m in enumerate(host):
+        self.log_json({'step': self.pending_first + i + 1, **{k: float(v) for k, v in m.items()}})
+    self.history.extend(host)
+    self.pending, self.pending_first = [], step
+
+  def log_train(self, step: int):
+    """The mean of the metrics since the last log, the rates and learning rates."""
+    self.flush_pending(step)
+    now = time.time()
+    rate = (step - self.step_last) / max(now - self.t_last, 1e-9)
+    scalars = _mean_metrics(self.history)
+    scalars.update(steps_per_s=rate, examples_per_s=rate * self.global_batch)
+    scalars.update({f'lr/{k}': v for k, v in self.task.learning_rates(step).items()})
+    self.writer.scalars(step, scalars, prefix='train/')
+    self.log_json({'step': step, 'split': 'train', **scalars})
+    self.bar.set_postfix(loss=f"{scalars['loss']:.4f}")
+    self.history, self.t_last, self.step_last = [], now, step
+
+  def evaluate_and_log(self, step: int):
+    """Evaluates and samples the state at ``step``; logs it; keeps the best by ``select_by``."""
+    run, tcfg = self.run, self.config.train
+    _check_state_finite(run.state, step, run.last_good, self.ckpt_dir)
+    ev = self.evaluate(run.state, self.eval_batches)
+    sample_dir = os.path.join(self.workdir, 'samples', f'step_{step:07d}')
+    ev.update(self.generate(run.state, step, self.writer, sample_dir))
+    self.writer.scalars(step, ev, prefix='eval/')
+    self.log_json({'step': step, 'split': 'eval', **ev})
+    self.bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
+    run.final = dict(ev)
+    if not self.select_by:
+      return
+    if self.select_by not in ev:
+      raise KeyError(f'config.train.select_by={self.select_by!r} is not an eval metric; '
+                     f'eval metrics: {sorted(ev)}')
+    sign = -1.0 if str(tcfg.select_mode) == 'min' else 1.0
+    if not run.best or sign * ev[self.select_by] > sign * run.best[self.select_by]:
+      run.best = {'step': step, **ev}
+      self.best_ckpt.save(step, run.state, self._meta(step), force=True)
+      if self.is_main:
+        with open(self.best_path, 'w') as f:
+          json.dump(run.best, f, indent=1, sort_keys=True)
+
+  def _meta(self, step: int, eval_pending: bool = False) -> dict:
+    # eval_pending: the checkpoint's step was due an evaluation that SIGTERM cut short; the
+    # resumed run evaluates it first.
+    return {'step': step, 'data': self.data.state(), 'seed': int(self.config.seed),
+            'train_key': np.asarray(jax.random.key_data(self.keys['train'])).tolist(),
+            'eval_pending': bool(eval_pending)}
+
+  def save(self, step: int, eval_pending: bool = False):
+    """Checkpoints the (finite) state at ``step``."""
+    self.flush_pending(step)
+    _check_state_finite(self.run.state, step, self.run.last_good, self.ckpt_dir)
+    self.checkpointer.save(step, self.run.state, self._meta(step, eval_pending), force=True)
+    self.run.last_good = step
+
+  def _close(self):
+    self.bar.close()
+    if hasattr(self.data, 'close'):
+      self.data.close()
+    self.checkpointer.close()
+    if self.best_ckpt is not None:
+      self.best_ckpt.close()
+    self.writer.flush()
+
+  def _finish(self, num_steps: int) -> dict[str, Any]:
+    run = self.run
+    final = dict(run.final, step=run.step)
+    final.update({f'best/{k}': v for k, v in run.best.items()})
+    if self.is_main and run.step == num_steps:
+      hp = dict(_flatten(self.config.to_dict()))
+      hp.update(self.task.hparams())
+      self.writer.hparams(hp, {k: v for k, v in final.items() if isinstance(v, float)})
+    self.writer.close()
+    return final
+
+
+def train_step_fn(task_step, train_key):
+  """The loop's step around a task's ``train_step``: its rng is ``fold_in(train_key, step)``, and
+  ``param_norm`` / ``update_norm`` of ``state['params']`` join its metrics."""
+  def step_fn(state, batch, step):
+    new, metrics = task_step(state, batch, jax.random.fold_in(train_key, step))
+    change = jax.tree.map(jnp.subtract, new['params'], state['params'])
+    return new, dict(metrics, param_norm=optax.tree.norm(new['params']),
+                     update_norm=optax.tree.norm(change))
+  return step_fn
 
 
 def _mean_metrics(history: list[dict[str, np.ndarray]]) -> dict[str, float]:
@@ -212,169 +448,7 @@ def _check_state_finite(state, step: int, last_good: int | None, ckpt_dir: str):
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint), returns final metrics."""
-  trainer = Trainer(config, workdir)
-  task = trainer.task
-  previous = os.path.join(trainer.workdir, 'config.json')
-  if os.path.exists(previous) and jax.process_index() == 0:
-    with open(previous) as f:
-      changed = changed_settings(json.load(f), json.loads(config.to_json_best_effort()))
-    if changed:  # e.g. a longer num_steps also stretches the learning-rate schedule
-      lines = '\n'.join(f'  {k}: {a!r} -> {b!r}' for k, a, b in
-                        ((k, *v) for k, v in changed.items()))
-      logging.warning('workdir %s was started with other settings; a resumed run is no longer '
-                      'the uninterrupted one:\n%s', trainer.workdir, lines)
-      print(f'Settings changed since this workdir was started (resuming is not exact):\n{lines}',
-            flush=True)
-  write_config(config, workdir)
-  tcfg = config.train
-  num_steps = int(tcfg.num_steps)
-  ckpt_dir = os.path.join(trainer.workdir, 'checkpoints')
-  # Several processes save synchronously: orbax's background save thread meets the other
-  # processes at barriers of its own, which can interleave with the training step's collectives.
-  async_save = jax.process_count() == 1
-  checkpointer = ckpt_lib.Checkpointer(ckpt_dir, every=int(tcfg.checkpoint_every),
-                                       keep=int(tcfg.keep_checkpoints),
-                                       async_save=async_save)
-  data = task.train_data(jax.process_index(), jax.process_count())
-
-  start_step, restored_meta = 0, {}
-  if checkpointer.latest_step() is not None:
-    state, restored_meta, start_step = checkpointer.restore(trainer.abstract_state())
-    data.restore(restored_meta['data'])
-    logging.info('resumed from step %d in %s', start_step, ckpt_dir)
-    print(f'Resuming from checkpoint at step {start_step} in {ckpt_dir}', flush=True)
-  else:
-    state = trainer.fresh_state()
-  last_good = start_step if checkpointer.latest_step() is not None else None
-
-  writer = logger_lib.MetricWriter(os.path.join(trainer.workdir, 'tensorboard'))
-  metrics_path = os.path.join(trainer.workdir, 'metrics.jsonl')
-  is_main = jax.process_index() == 0
-
-  def log_json(record):
-    if is_main:
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps(record, sort_keys=True) + '\n')
-
-  def meta(step, eval_pending=False):
-    # eval_pending: the checkpoint's step was due an evaluation that SIGTERM cut short; the
-    # resumed run evaluates it first.
-    return {'step': step, 'data': data.state(), 'seed': int(config.seed),
-            'train_key': np.asarray(jax.random.key_data(trainer.keys['train'])).tolist(),
-            'eval_pending': bool(eval_pending)}
-
-  eval_batches = task.eval_batches() if int(tcfg.eval_every) > 0 else {}
-  # Model selection: the eval with the best ``train.select_by`` metric is kept in checkpoints_best/
-  # and its metrics (all splits, e.g. the test NLL at the best validation NLL) in best.json.
-  select_by = str(tcfg.select_by)
-  best_path = os.path.join(trainer.workdir, 'best.json')
-  best = {}
-  if select_by and os.path.exists(best_path):
-    with open(best_path) as f:
-      best = json.load(f)
-  best_ckpt = (ckpt_lib.Checkpointer(os.path.join(trainer.workdir, 'checkpoints_best'), every=1,
-                                     keep=1, async_save=async_save) if select_by else None)
-  log_every = max(1, int(tcfg.log_every))
-  eval_every = int(tcfg.eval_every)
-  history: list[dict] = []
-  pending: list = []
-  pending_first = start_step
-  t_last, step_last = time.time(), start_step
-  final: dict[str, Any] = {}
-
-  def flush_pending(step):
-    nonlocal pending, pending_first, t_last, step_last
-    if not pending:
-      return
-    host = [jax.tree.map(np.asarray, m) for m in jax.device_get(pending)]
-    _check_finite(host, pending_first, last_good, ckpt_dir)
-    for i, m in enumerate(host):
-      if tcfg.log_every_step_to_json:
-        log_json({'step': pending_first + i + 1, **{k: float(v) for k, v in m.items()}})
-    history.extend(host)
-    pending, pending_first = [], step
-
-  def evaluate(step):
-    """Evaluates and samples ``state`` at ``step``; logs it; keeps the best by ``select_by``."""
-    nonlocal best, final
-    _check_state_finite(state, step, last_good, ckpt_dir)
-    ev = trainer.evaluate(state, eval_batches)
-    sample_dir = os.path.join(trainer.workdir, 'samples', f'step_{step:07d}')
-    ev.update(trainer.generate(state, step, writer, sample_dir))
-    writer.scalars(step, ev, prefix='eval/')
-    log_json({'step': step, 'split': 'eval', **ev})
-    bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
-    final = dict(ev)
-    if select_by:
-      if select_by not in ev:
-        raise KeyError(f'config.train.select_by={select_by!r} is not an eval metric; '
-                       f'eval metrics: {sorted(ev)}')
-      sign = -1.0 if str(tcfg.select_mode) == 'min' else 1.0
-      if not best or sign * ev[select_by] > sign * best[select_by]:
-        best = {'step': step, **ev}
-        best_ckpt.save(step, state, meta(step), force=True)
-        if is_main:
-          with open(best_path, 'w') as f:
-            json.dump(best, f, indent=1, sort_keys=True)
-
-  import tqdm as tqdm_lib
-  tqdm_lib.tqdm.monitor_interval = 0  # no monitor thread: nothing may write to stderr at exit
-  bar = tqdm_lib.tqdm(total=num_steps, initial=start_step,
-                      disable=not is_main or tcfg.quiet, dynamic_ncols=True,
-                      mininterval=1.0, desc=os.path.basename(trainer.workdir))
-  step = start_step
-  with _SigtermFlag() as sigterm:
-    try:
-      if restored_meta.get('eval_pending') and eval_every > 0:
-        evaluate(step)
-      while step < num_steps:
-        batch = shd.shard_batch(next(data), trainer.mesh)
-        state, metrics = trainer._step(state, batch, jnp.asarray(step, jnp.int32))
-        pending.append(metrics)
-        step += 1
-        bar.update(1)
-        if step % log_every == 0 or step == num_steps:
-          flush_pending(step)
-          now = time.time()
-          rate = (step - step_last) / max(now - t_last, 1e-9)
-          scalars = _mean_metrics(history)
-          scalars.update(steps_per_s=rate, examples_per_s=rate * trainer.global_batch)
-          scalars.update({f'lr/{k}': v for k, v in task.learning_rates(step).items()})
-          writer.scalars(step, scalars, prefix='train/')
-          log_json({'step': step, 'split': 'train', **scalars})
-          bar.set_postfix(loss=f"{scalars['loss']:.4f}")
-          history, t_last, step_last = [], now, step
-        eval_due = eval_every > 0 and (step % eval_every == 0 or step == num_steps)
-        if eval_due and not sigterm.raised:
-          flush_pending(step)
-          evaluate(step)
-        # After the evaluation: a run that dies while evaluating step S resumes before S and
-        # evaluates S again. SIGTERM saves first and leaves the evaluation to the resumed run.
-        if step % int(tcfg.checkpoint_every) == 0 or step == num_steps or sigterm.raised:
-          flush_pending(step)
-          _check_state_finite(state, step, last_good, ckpt_dir)
-          checkpointer.save(step, state, meta(step, eval_pending=eval_due and sigterm.raised),
-                            force=True)
-          last_good = step
-        if sigterm.raised:
-          print(f'SIGTERM: checkpoint written at step {step}; exiting.', flush=True)
-          break
-    finally:
-      bar.close()
-      if hasattr(data, 'close'):
-        data.close()
-      checkpointer.close()
-      if best_ckpt is not None:
-        best_ckpt.close()
-      writer.flush()
-  final['step'] = step
-  final.update({f'best/{k}': v for k, v in best.items()})
-  if is_main and step == num_steps:
-    hp = {k: v for k, v in _flatten(config.to_dict()).items()}
-    hp.update(task.hparams())
-    writer.hparams(hp, {k: v for k, v in final.items() if isinstance(v, float)})
-  writer.close()
-  return final
+  return Trainer(config, workdir).train()
 
 
 def _flatten(d: dict, prefix: str = '') -> dict[str, Any]:

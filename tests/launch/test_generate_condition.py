@@ -50,22 +50,22 @@ def test_each_sampling_flag_goes_where_it_applies_or_is_refused():
   from dsjax.tasks.base import split_sample_options
 
   event = get_task(load_config('baseline_lstm'))
-  sample, decode = split_sample_options(event, {'temperature': 0.5, 'top_k': 3,
+  sample, decode = split_sample_options(event.sampler(), {'temperature': 0.5, 'top_k': 3,
                                                 'max_sustain': 0.25})
   assert sample == {'temperature': 0.5, 'top_k': 3} and decode == {'max_sustain': 0.25}
   # the decoding limit is applied: no note of the decoded piece outlasts it
   v = event.vocab
   one_second = v.shift_offset + v.max_shift_steps - 1
   ids = np.array([[v.note_on_offset + 60] + [one_second] * 3], np.int32)
-  (held,) = event.to_pieces(ids)
-  (cut,) = event.to_pieces(ids, **decode)
+  (held,) = event.sampler().to_pieces(ids)
+  (cut,) = event.sampler().to_pieces(ids, **decode)
   length = lambda piece: float((piece.notes['end'] - piece.notes['start']).max())
   assert length(held) > 0.25
   assert length(cut) == pytest.approx(0.25)
 
   voices = get_task(load_config('multivoice_lstm'))
-  assert split_sample_options(voices, {'temperature': 0.5}) == ({'temperature': 0.5}, {})
+  assert split_sample_options(voices.sampler(), {'temperature': 0.5}) == ({'temperature': 0.5}, {})
   gan = get_task(load_config('gan_lstm_cnn'))
   with pytest.raises(ValueError, match='--temperature does not apply to this run .GANTask.; '
                      'its sampling flags: --schedule, --threshold'):
-    split_sample_options(gan, {'temperature': 0.5})
+    split_sample_options(gan.sampler(), {'temperature': 0.5})

@@ -328,13 +328,13 @@ def adam_count(opt_state) -> int:
 def test_step_ratios_and_pool_inside_one_train_step():
   batch_size = 6
   task = _tiny_task(batch_size, n_critic=3, g_steps=2, critic_batches='split', pool_size=4)
-  assert task.critic_batch == 2                                         # 2 real rows per step
+  assert task.hp.critic_batch == 2                                         # 2 real rows per step
   state = task.init(jax.random.key(0))
-  batch = {'inputs': np.asarray(task.real_windows(0, batch_size, task.window))}
+  batch = {'inputs': np.asarray(task.real_windows(0, batch_size, task.hp.window))}
   step = jax.jit(task.train_step)
   new, metrics = step(state, batch, jax.random.key(1))
   assert int(new['d_updates']) == 3 and int(new['g_updates']) == 2
-  assert adam_count(new['d_opt']) == 3 and adam_count(new['g_opt']) == 2
+  assert adam_count(new['opt_state']['critic']) == 3 and adam_count(new['opt_state']['generator']) == 2
   # three critic steps each wrote 2 fresh fakes into the 4-slot ring
   assert int(new['pool_filled']) == 4 and int(new['pool_next']) == (3 * 2) % 4
   assert float(jnp.abs(new['pool']).sum()) > 0
@@ -345,31 +345,31 @@ def test_step_ratios_and_pool_inside_one_train_step():
                              metrics['d_grad_norm'] ** 2 + metrics['g_grad_norm'] ** 2, rtol=0.5)
   # both networks moved
   for net in ('generator', 'critic'):
-    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state[net], new[net])
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state['params'][net], new['params'][net])
     assert max(jax.tree.leaves(moved)) > 0
   new2, _ = step(new, batch, jax.random.key(2))
-  assert int(new2['d_updates']) == 6 and adam_count(new2['d_opt']) == 6
+  assert int(new2['d_updates']) == 6 and adam_count(new2['opt_state']['critic']) == 6
 
 
 def test_sample_schedules_and_threshold():
   task = _tiny_task(code_dim=14, loss='nonsaturating', n_critic=1, g_steps=1,
                     critic_batches='reuse')
   state = task.init(jax.random.key(0))
-  raw = task.generate_raw(state, jax.random.key(3), 3, 12, 'linspace')
+  raw = task.sampler().generate_raw(state, jax.random.key(3), 3, 12, 'linspace')
   for thr in (0.3, 0.5, 0.7):
-    s = task.sample(state, jax.random.key(3), 3, 12, schedule='linspace', threshold=thr)
+    s = task.sampler().sample(state, jax.random.key(3), 3, 12, schedule='linspace', threshold=thr)
     assert s.dtype == np.uint8 and s.shape == (3, 12, 88)
     np.testing.assert_array_equal(s, raw > thr)
   for schedule in ('song',):
-    assert task.sample(state, jax.random.key(0), 2, 12, schedule=schedule).shape == (2, 12, 88)
-  stats = task.sample_statistics(task.sample(state, jax.random.key(0), 4, 12, threshold=0.5))
+    assert task.sampler().sample(state, jax.random.key(0), 2, 12, schedule=schedule).shape == (2, 12, 88)
+  stats = task.sampler().statistics(task.sampler().sample(state, jax.random.key(0), 4, 12, threshold=0.5))
   assert {'diversity', 'note_density', 'polyphony', 'pitch_class_js', 'real_diversity',
           'real_note_density', 'real_pitch_class_js'} <= set(stats)
   assert all(np.isfinite(v) for v in stats.values())
-  pieces = task.to_pieces(np.ones((1, 4, 88), np.uint8))
+  pieces = task.sampler().to_pieces(np.ones((1, 4, 88), np.uint8))
   assert len(pieces[0].notes) == 88
   with pytest.raises(ValueError, match='code schedule'):
-    task.sample(state, jax.random.key(0), 2, 12, schedule='zigzag')
+    task.sampler().sample(state, jax.random.key(0), 2, 12, schedule='zigzag')
 
 
 def test_bad_config_errors():

@@ -77,23 +77,23 @@ def test_task_codes_hold_the_step_noise_as_configured():
 def test_step_noise_reaches_the_generator_and_changes_frames():
   task = _task(**{'model.generator.step_noise': 4})
   state = task.init(jax.random.key(0))
-  assert state['generator']['lstm']['layer_0']['kernel'].shape[0] == 3 + 4 + 1  # + time
+  assert state['params']['generator']['lstm']['layer_0']['kernel'].shape[0] == 3 + 4 + 1  # + time
   code = task.codes(jax.random.key(1), 2, 8, 'constant')
   assert code.shape == (2, 8, 7)
   np.testing.assert_array_equal(code[:, 1:, :3], code[:, :-1, :3])    # the code is constant
   # same code, other step noise: other frames
   other = code.at[..., 3:].set(-code[..., 3:])
-  a = task.generator.apply({'params': state['generator']}, code, 8)
-  b = task.generator.apply({'params': state['generator']}, other, 8)
+  a = task.generator.apply({'params': state['params']['generator']}, code, 8)
+  b = task.generator.apply({'params': state['params']['generator']}, other, 8)
   assert float(jnp.abs(a - b).min(axis=-1).max()) > 0
   assert float(jnp.abs(a - b).mean()) > 1e-4
   # without step noise the same code gives the same output
   plain = _task()
   p_state = plain.init(jax.random.key(0))
   c1 = plain.codes(jax.random.key(1), 2, 8, 'constant')
-  np.testing.assert_array_equal(plain.generate(p_state['generator'], jax.random.key(1), 2, 8,
+  np.testing.assert_array_equal(plain.generate(p_state['params']['generator'], jax.random.key(1), 2, 8,
                                                'constant'),
-                                plain.generator.apply({'params': p_state['generator']}, c1, 8))
+                                plain.generator.apply({'params': p_state['params']['generator']}, c1, 8))
 
 
 # ----------------------------------------------------------------------- straight-through view
@@ -118,13 +118,13 @@ def test_straight_through_view_is_binary_with_identity_gradient(output, threshol
 def test_binarized_train_step_gives_the_critic_binary_fakes(loss):
   task = _task(**{'gan.binarize': 'straight_through', 'gan.pool_size': 4, 'gan.loss': loss})
   state = task.init(jax.random.key(0))
-  batch = {'inputs': np.asarray(task.real_windows(0, 4, task.window))}
+  batch = {'inputs': np.asarray(task.real_windows(0, 4, task.hp.window))}
   new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
   pool = np.asarray(new['pool'])
   assert set(np.unique(pool).tolist()) <= {0.0, 1.0} and pool.sum() > 0
   assert float(metrics['g_grad_norm']) > 0                           # the gradient gets through
-  moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state['generator'],
-                       new['generator'])
+  moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state['params']['generator'],
+                       new['params']['generator'])
   assert max(jax.tree.leaves(moved)) > 0
 
 
@@ -171,8 +171,8 @@ def test_critic_scores_apart_equal_joint_for_per_example_critic():
 
 
 def test_task_scores_apart_with_minibatch_std():
-  assert _task(**{'model.critic.minibatch_std': True}).separate_scores
-  assert not _task().separate_scores
+  assert _task(**{"model.critic.minibatch_std": True}).hp.separate_scores
+  assert not _task().hp.separate_scores
 
 
 # --------------------------------------------------------------------------- statistics
@@ -194,7 +194,7 @@ def test_sample_statistics_report_frame_changes():
   task = _task()
   held = np.zeros((3, 8, 88), np.uint8)
   held[:, :, 40] = 1
-  stats = task.sample_statistics(held)
+  stats = task.sampler().statistics(held)
   assert stats['frame_changes'] == 0.0 and stats['diversity'] == 0.0
   assert 0.0 < stats['real_frame_changes'] <= 1.0
 

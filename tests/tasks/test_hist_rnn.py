@@ -108,30 +108,30 @@ def test_conditioned_greedy_sample_is_argmax_of_the_conditioned_forward():
   from dsjax.tasks import get_task
   task = get_task(load_config('hist_rnn', 'tiny,tau01'))
   state = task.init(jax.random.key(0))
-  hist = task.condition_from_key('D minor')
-  out = task.sample(state, jax.random.key(1), 2, 12, primer=4, temperature=1e-6, condition=hist)
+  hist = task.sampler().condition_from_key('D minor')
+  out = task.sampler().sample(state, jax.random.key(1), 2, 12, primer=4, temperature=1e-6, condition=hist)
   cond = jnp.broadcast_to(conditions.sharpen(jnp.asarray(hist), 0.01), (2, 15, 12))
   logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]),
                                condition=cond)
   np.testing.assert_array_equal(out[:, 4:], np.asarray(jnp.argmax(logits, -1))[:, 3:])
   # the condition reaches the model: another key changes the logits
-  other = jnp.broadcast_to(conditions.sharpen(jnp.asarray(task.condition_from_key('F# major')),
+  other = jnp.broadcast_to(conditions.sharpen(jnp.asarray(task.sampler().condition_from_key('F# major')),
                                             0.01), (2, 15, 12))
   logits2, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]),
                                 condition=other)
   assert np.abs(np.asarray(logits2 - logits)).max() > 1e-4
   with pytest.raises(ValueError, match='expected \\[12\\]'):
-    task.sample(state, jax.random.key(1), 2, 4, condition=np.ones(5))
+    task.sampler().sample(state, jax.random.key(1), 2, 4, condition=np.ones(5))
 
 
 def test_baseline_refuses_a_condition():
   from dsjax.tasks import get_task
   task = get_task(load_config('baseline_lstm'))
   with pytest.raises(ValueError, match='has no condition'):
-    task.condition_from_key('C major')
+    task.sampler().condition_from_key('C major')
   state = task.init(jax.random.key(0))
   with pytest.raises(ValueError, match='has no condition'):
-    task.sample(state, jax.random.key(1), 1, 4, condition=np.ones(12))
+    task.sampler().sample(state, jax.random.key(1), 1, 4, condition=np.ones(12))
 
 
 def test_frozen_skipgram_embedding_is_loaded_and_stays_fixed(skipgram_workdir, tmp_path):

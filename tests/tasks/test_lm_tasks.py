@@ -13,7 +13,7 @@ def test_event_lm_greedy_sample_is_argmax_of_full_forward():
   from dsjax.tasks import get_task
   task = get_task(load_config('baseline_lstm'))
   state = task.init(jax.random.key(0))
-  out = task.sample(state, jax.random.key(1), 3, 20, primer=5, temperature=1e-6)
+  out = task.sampler().sample(state, jax.random.key(1), 3, 20, primer=5, temperature=1e-6)
   assert out.shape == (3, 25) and out.dtype == np.int32
   assert out.min() >= 0 and out.max() < task.vocab.size
   logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]))
@@ -31,7 +31,7 @@ def test_event_lm_bfloat16_sampler_follows_the_model():
   from dsjax.tasks import get_task
   task = get_task(load_config('baseline_lstm'))
   state = task.init(jax.random.key(0))
-  out = task.sample(state, jax.random.key(1), 3, 20, primer=5, temperature=1e-6,
+  out = task.sampler().sample(state, jax.random.key(1), 3, 20, primer=5, temperature=1e-6,
                     matmul_dtype='bfloat16')
   logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1]))
   top2 = np.sort(np.asarray(logits[:, 4:]), -1)[..., -2:]
@@ -40,14 +40,14 @@ def test_event_lm_bfloat16_sampler_follows_the_model():
   assert clear.mean() > 0.2
   np.testing.assert_array_equal(out[:, 5:][clear], greedy[clear])
   with pytest.raises(ValueError, match='sample.matmul_dtype'):
-    task.sample(state, jax.random.key(1), 1, 4, primer=2, matmul_dtype='float16')
+    task.sampler().sample(state, jax.random.key(1), 1, 4, primer=2, matmul_dtype='float16')
 
 
 def test_pianoroll_threshold_sample_matches_full_forward():
   from dsjax.tasks import get_task
   task = get_task(load_config('pianoroll_lstm'))
   state = task.init(jax.random.key(0))
-  out = task.sample(state, jax.random.key(1), 2, 12, primer=3, mode='threshold', threshold=0.5,
+  out = task.sampler().sample(state, jax.random.key(1), 2, 12, primer=3, mode='threshold', threshold=0.5,
                     max_sustain=0, noise=0.0)
   assert out.shape == (2, 15, 88) and set(np.unique(out)) <= {0, 1}
   logits, _ = task.model.apply({'params': state['params']}, jnp.asarray(out[:, :-1], jnp.float32))
@@ -60,7 +60,7 @@ def test_pianoroll_max_sustain_limits_held_keys():
   task = get_task(load_config('pianoroll_lstm'))
   state = task.init(jax.random.key(0))
   # threshold 0 turns every key on: with max_sustain=3 no key may sound 4 frames running
-  out = task.sample(state, jax.random.key(1), 1, 30, primer=1, mode='threshold', threshold=-1.0,
+  out = task.sampler().sample(state, jax.random.key(1), 1, 30, primer=1, mode='threshold', threshold=-1.0,
                     max_sustain=3, noise=0.0)[0, 1:]
   run = np.zeros(88, int)
   longest = 0
@@ -91,8 +91,8 @@ def test_event_lm_ema_is_updated_and_used_for_eval_and_sampling():
   np.testing.assert_allclose(float(task.eval_step(new, batch)['nll_sum']),
                              float(plain.eval_step(swapped, batch)['nll_sum']), rtol=1e-6)
   assert float(task.eval_step(new, batch)['nll_sum']) != float(plain.eval_step(new, batch)['nll_sum'])
-  a = task.sample(new, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
-  b = plain.sample(swapped, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
+  a = task.sampler().sample(new, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
+  b = plain.sampler().sample(swapped, jax.random.key(3), 2, 12, primer=2, temperature=1e-6)
   np.testing.assert_array_equal(a, b)
 
 

@@ -41,17 +41,17 @@ def test_samples_keep_the_primer_and_decode_to_four_parts(tiny_run):
   import jax
   config, _, _, (_, trainer, state, _) = tiny_run
   task = trainer.task
-  samples = task.sample(state, jax.random.key(3), 2, 10, primer=4)
+  samples = task.sampler().sample(state, jax.random.key(3), 2, 10, primer=4)
   assert samples.shape == (2, 14, 4, 88) and samples.dtype == np.uint8
   assert set(np.unique(samples)) <= {0, 1}
-  primers = task.primers(jax.random.fold_in(jax.random.key(3), 1), 2, 4)
+  primers = task.sampler().primers(jax.random.fold_in(jax.random.key(3), 1), 2, 4)
   np.testing.assert_array_equal(samples[:, :4], primers)
-  piece = task.to_pieces(samples)[0]
+  piece = task.sampler().to_pieces(samples)[0]
   assert sorted(np.unique(piece.notes['part'])) == [0, 1, 2, 3]      # every voice sounds
   back = task.encoding.encode(piece)                 # up to the last note end
   np.testing.assert_array_equal(back, samples[0][:len(back)])
   assert samples[0][len(back):].sum() == 0
-  roll = task.to_rolls(samples)[0]
+  roll = task.sampler().to_rolls(samples)[0]
   assert roll.shape == (14, 88)
   # Voice v is drawn at grey level 1.0, 0.8, 0.6, 0.45 (the brightest wins where they share).
   levels = np.float32([0.0, 1.0, 0.8, 0.6, 0.45])
@@ -81,12 +81,11 @@ def test_output_bias_with_transposition_spreads_each_key_over_its_neighbours():
   values = np.zeros((4, 2, 5), np.uint8)       # 4 frames, 2 voices, 5 keys
   values[:, 0, 2] = 1                          # voice 0 always on key 2
   values[:2, 1, 0] = 1                         # voice 1 on key 0 half the time
-  fake = SimpleNamespace(train_set=SimpleNamespace(values=values), voices=2, keys=5,
-                         config=SimpleNamespace(data=SimpleNamespace(transpose=1)))
+  fake = SimpleNamespace(train_set=SimpleNamespace(values=values), voices=2, keys=5, transpose=1)
   bias = MultiVoiceLMTask.marginal_output_bias(fake)
   freq = np.clip(np.array([[0, 1, 1, 1, 0], [0.5, 0.5, 0, 0, 0]]) / 3, 1e-4, 1 - 1e-4)
   np.testing.assert_allclose(bias, np.log(freq / (1 - freq)), rtol=1e-6)
-  fake.config.data.transpose = 0
+  fake.transpose = 0
   freq = np.clip(np.array([[0, 0, 1, 0, 0], [0.5, 0, 0, 0, 0]]), 1e-4, 1 - 1e-4)
   np.testing.assert_allclose(MultiVoiceLMTask.marginal_output_bias(fake),
                              np.log(freq / (1 - freq)), rtol=1e-5)

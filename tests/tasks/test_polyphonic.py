@@ -23,14 +23,14 @@ def test_autoregressive_sample_is_greedy_decode_of_full_forward(name, context):
   task = get_task(load_config(name, **{'model.pitch_context': context}))
   assert task.model.head == {'pianoroll_nade': 'nade', 'pianoroll_pitchrnn': 'pitch_rnn'}[name]
   state = task.init(jax.random.key(0))
-  out = task.sample(state, jax.random.key(1), 2, 8, primer=3, temperature=1e-6)
+  out = task.sampler().sample(state, jax.random.key(1), 2, 8, primer=3, temperature=1e-6)
   assert out.shape == (2, 11, 88) and set(np.unique(out)) <= {0, 1}
   seq = jnp.asarray(out, jnp.float32)
   logits, _ = task.model.apply({'params': task.eval_params(state)}, seq[:, :-1], seq[:, 1:],
                                method=MultiHotLM.key_logits)
   np.testing.assert_array_equal(out[:, 3:], (np.asarray(logits)[:, 2:] > 0).astype(np.uint8))
   with pytest.raises(ValueError, match='temperature'):
-    task.sample(state, jax.random.key(1), 1, 2, temperature=0.0)
+    task.sampler().sample(state, jax.random.key(1), 1, 2, temperature=0.0)
 
 
 def test_eval_nll_is_exact_frame_nll_and_sigmoid_head_unchanged():

@@ -236,28 +236,28 @@ def test_phases_switch_at_the_configured_steps():
     new, m = jax.device_get(state), jax.device_get(m)
     phases.append(int(m['phase']))
     assert int(new['step']) == i + 1
-    g_changed = not _same(old['params'], new['params'])
-    d_changed = not _same(old['d_params'], new['d_params'])
+    g_changed = not _same(old['params']['generator'], new['params']['generator'])
+    d_changed = not _same(old['params']['discriminator'], new['params']['discriminator'])
     if i < 2:    # MLE: only G; the rollout copy follows G
       assert g_changed and not d_changed
-      assert _same(new['rollout_params'], new['params'])
-      assert not _same(old['opt_state'], new['opt_state'])
+      assert _same(new['rollout_params'], new['params']['generator'])
+      assert not _same(old['opt_state']['generator'], new['opt_state']['generator'])
       assert _same(old['pg_opt_state'], new['pg_opt_state'])
       assert m['mle_loss'] > 0 and m['loss'] == m['mle_loss'] and m['d_loss'] == 0
     elif i < 4:  # discriminator pre-training: only D
       assert d_changed and not g_changed
-      assert _same(old['opt_state'], new['opt_state'])
+      assert _same(old['opt_state']['generator'], new['opt_state']['generator'])
       assert _same(old['pg_opt_state'], new['pg_opt_state'])
       assert _same(old['rollout_params'], new['rollout_params'])
       assert m['d_loss'] > 0 and m['pg_loss'] == 0 and m['loss'] == m['d_loss']
     else:        # adversarial: G by policy gradient, D, and the delayed rollout generator
       assert g_changed and d_changed
-      assert _same(old['opt_state'], new['opt_state'])  # the PG optimizer has its own moments
+      assert _same(old['opt_state']['generator'], new['opt_state']['generator'])  # the PG optimizer has its own moments
       assert not _same(old['pg_opt_state'], new['pg_opt_state'])
-      want = jax.tree.map(lambda r, p: 0.8 * r + 0.2 * p, old['rollout_params'], new['params'])
+      want = jax.tree.map(lambda r, p: 0.8 * r + 0.2 * p, old['rollout_params'], new['params']['generator'])
       for a, b in zip(jax.tree.leaves(new['rollout_params']), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-      assert not _same(new['rollout_params'], new['params'])
+      assert not _same(new['rollout_params'], new['params']['generator'])
       assert 0 < m['mean_reward'] < 1 and m['pg_loss'] != 0 and m['loss'] == m['pg_loss']
     assert all(np.isfinite(v) for v in m.values())
   assert phases == [0, 0, 1, 1, 2, 2, 2]
@@ -301,7 +301,7 @@ def test_each_optimiser_schedule_spans_its_own_phase():
   for i in range(5):
     state, _ = step_fn(state, next(data), jax.random.key(i))
   data.close()
-  assert int(optax_count(state['pg_opt_state'])) == 1 and int(optax_count(state['opt_state'])) == 2
+  assert int(optax_count(state['pg_opt_state'])) == 1 and int(optax_count(state['opt_state']['generator'])) == 2
 
 
 def optax_count(opt_state):
