@@ -1,0 +1,117 @@
+"""The seam between the loop and the tasks: the state schema, the loop's own metrics, whole eval
+batches, the profiler window, and configs that load without JAX."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_init_train_state_one_network_and_several():
+  from dsjax.optim import init_train_state
+  params = {'w': jnp.ones((2, 3))}
+  tx = optax.adam(1e-3)
+  state = init_train_state(params, tx, 0.0, extra=jnp.zeros(()))
+  assert set(state) == {'params', 'opt_state', 'extra'}
+  assert jax.tree.structure(state['opt_state']) == jax.tree.structure(tx.init(params))
+  assert 'ema_params' in init_train_state(params, tx, 0.9)
+  nets = {'generator': {'w': jnp.ones(2)}, 'critic': {'v': jnp.ones(3)}}
+  txs = {'generator': optax.adam(1e-3), 'critic': optax.sgd(1e-2, momentum=0.9)}
+  state = init_train_state(nets, txs)
+  for name in nets:
+    want = txs[name].init(nets[name])
+    assert jax.tree.structure(state['opt_state'][name]) == jax.tree.structure(want)
+
+
+def test_loop_step_adds_exact_param_and_update_norms():
+  """``param_norm`` is the global norm of the new params, ``update_norm`` that of new - old; the
+  task's own metrics pass through unchanged."""
+  from dsjax.train.loop import train_step_fn
+  old = {'params': {'a': jnp.array([3.0, 0.0]), 'b': jnp.array([[1.0]])}, 'count': jnp.int32(0)}
+
+  def task_step(state, batch, rng):
+    del rng
+    params = jax.tree.map(lambda p: p + batch['delta'], state['params'])
+    return dict(state, params=params, count=state['count'] + 1), {'loss': jnp.float32(7.0)}
+
+  step = jax.jit(train_step_fn(task_step, jax.random.key(0)))
+  new, metrics = step(old, {'delta': jnp.float32(1.0)}, jnp.int32(0))
+  # new params: a = [4, 1], b = [[2]] -> norm sqrt(16 + 1 + 4); the update is 1 in 3 places.
+  np.testing.assert_allclose(float(metrics['param_norm']), np.sqrt(21.0), rtol=1e-6)
+  np.testing.assert_allclose(float(metrics['update_norm']), np.sqrt(3.0), rtol=1e-6)
+  assert float(metrics['loss']) == 7.0 and int(new['count']) == 1
+
+
+def test_logged_norms_match_the_checkpointed_params(tmp_path):
+  """On a real run, the logged param_norm of the last step is the norm of the saved params."""
+  from dsjax.train.loop import restore_for_inference, train_and_evaluate
+  config = configs.load_config('pianoroll_lstm:tiny', **{
+      'train.quiet': True, 'train.log_every_step_to_json': True, 'sample.num': 0,
+      'train.eval_every': 0})
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(config, workdir)
+  records = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+  last = [r for r in records if 'split' not in r and r['step'] == config.train.num_steps][0]
+  _, _, state, _ = restore_for_inference(workdir)
+  np.testing.assert_allclose(last['param_norm'], float(optax.tree.norm(state['params'])),
+                             rtol=1e-6)
+  assert last['update_norm'] > 0
+
+
+def test_eval_batches_reach_the_task_whole(tmp_path):
+  """A key the generic loop knows nothing of (``seq_ids``) reaches ``eval_step``."""
+  from dsjax.train.loop import Trainer
+  config = configs.load_config('baseline_lstm:tiny', **{'train.quiet': True, 'sample.num': 0})
+  trainer = Trainer(config, str(tmp_path / 'run'))
+  seen = []
+  original = trainer.task.eval_step
+
+  def eval_step(state, batch):
+    seen.append(sorted(batch))
+    out = dict(original(state, batch))
+    out['pieces'] = (batch['seq_ids'] >= 0).sum()
+    return out
+
+  trainer._eval = jax.jit(eval_step)  # pylint: disable=protected-access
+  summary = trainer.task.eval_summary
+  trainer.task.eval_summary = lambda sums: dict(summary(sums), rows=sums['pieces'])
+  batches = trainer.task.eval_batches()
+  metrics = trainer.evaluate(trainer.fresh_state(), batches)
+  assert 'seq_ids' in seen[0] and 'starts' in seen[0]
+  for split, split_batches in batches.items():
+    real_rows = sum(int((b['seq_ids'] >= 0).sum()) for b in split_batches)
+    assert metrics[f'{split}/rows'] == real_rows > 0
+
+
+def test_profile_steps_write_a_trace_into_the_workdir(tmp_path):
+  from dsjax.train.loop import train_and_evaluate
+  config = configs.load_config('skipgram:tiny', **{'train.quiet': True, 'train.profile_steps': 2})
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(config, workdir)
+  traces = glob.glob(os.path.join(workdir, 'tensorboard', 'plugins', 'profile', '*', '*.xplane.pb'))
+  assert traces, os.listdir(os.path.join(workdir, 'tensorboard'))
+  assert os.path.getsize(traces[0]) > 0
+
+
+def test_configs_load_without_jax_or_dsjax():
+  """Loading every config (and variant words) imports neither JAX nor dsjax."""
+  code = ('import sys, configs\n'
+          'for name in configs.experiment_names():\n'
+          '  configs.load_config(name + ":tiny")\n'
+          'bad = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "flax", "dsjax"))\n'
+          'print(bad)\n')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       check=True)
+  assert out.stdout.strip() == '[]', out.stdout
