@@ -1,4 +1,4 @@
-"""Throughput of the batch pipeline (dsjax.data.pipeline.WindowSampler).
+"""Throughput of the batch pipeline (dsjax.data.windows.WindowSampler).
 
 Workloads (global batch 32, one process, no prefetch thread):
   event:    event ids, windows of 257 ids (inputs and targets [32, 256]) from a synthetic corpus of
@@ -29,8 +29,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dsjax.data import pipeline  # pylint: disable=wrong-import-position
+from dsjax.data.augment import (  # pylint: disable=wrong-import-position
+    EventTransposition, RollTransposition)
 from dsjax.data.notes import SequenceSet  # pylint: disable=wrong-import-position
+from dsjax.data.windows import WindowSampler  # pylint: disable=wrong-import-position
 
 DEFAULT_JSB = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'dsjax', 'data', 'bundled', 'jsb_chorales.npz')
 BATCH = 32
@@ -66,7 +68,7 @@ def jsb_train(path: str) -> SequenceSet:
   return SequenceSet(rolls, offsets, np.array([f'jsb:train:{i}' for i in range(len(lengths))]))
 
 
-def measure(sampler: pipeline.WindowSampler, seconds: float, repeats: int) -> dict:
+def measure(sampler: WindowSampler, seconds: float, repeats: int) -> dict:
   """Batches per second of ``next(sampler)``: median, min and max over ``repeats`` timed runs."""
   for _ in range(5):
     next(sampler)
@@ -108,12 +110,12 @@ def main(argv=None):
         f'JSB train: {len(rolls)} pieces, {len(rolls.values)} frames '
         f'({int((rolls.lengths < 65).sum())} shorter than a 65-frame window)')
   workloads = {
-      'event': pipeline.WindowSampler(events, 256, BATCH, seed=0),
-      'event_aug': pipeline.WindowSampler(
-          events, 256, BATCH, seed=0, augment=pipeline.EventTransposition(args.max_shift)),
-      'roll': pipeline.WindowSampler(rolls, 64, BATCH, seed=0),
-      'roll_aug': pipeline.WindowSampler(
-          rolls, 64, BATCH, seed=0, augment=pipeline.RollTransposition(args.max_shift)),
+      'event': WindowSampler(events, 256, BATCH, seed=0),
+      'event_aug': WindowSampler(
+          events, 256, BATCH, seed=0, augment=EventTransposition(args.max_shift)),
+      'roll': WindowSampler(rolls, 64, BATCH, seed=0),
+      'roll_aug': WindowSampler(
+          rolls, 64, BATCH, seed=0, augment=RollTransposition(args.max_shift)),
   }
   summary = {'batch': BATCH, 'w1_step_s': round(w1_step_s, 4)}
   for name, sampler in workloads.items():

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 import tqdm
 
-from dsjax.data import corpora
+from dsjax.data import corpora, parallel
 from dsjax.data import split as split_lib
 from dsjax.data.encodings import Encoding, get_encoding
 from dsjax.data.notes import Piece, SequenceSet, arrays_to_notes, notes_to_arrays
@@ -141,7 +141,7 @@ def load_notes(source: str | os.PathLike | corpora.Source, cache_dir=None, *,
                workers: int | None = None, progress: bool = True, rebuild: bool = False,
                **source_options) -> NoteCache:
   """The note cache of a source: read back if its key matches, else (re)built and written."""
-  corpora.check_not_bootstrapping()
+  parallel.check_not_bootstrapping()
   source = corpora.get_source(source, **source_options)
   d = source_dir(source, cache_dir)
   key = _notes_key(source)
@@ -279,7 +279,7 @@ def prepare_dataset(source: str | os.PathLike | corpora.Source,
     **options: source options (:func:`corpora.get_source`) and encoding options
       (:func:`encodings.get_encoding`).
   """
-  corpora.check_not_bootstrapping()
+  parallel.check_not_bootstrapping()
   for s in splits:
     if s not in SPLITS:
       raise ValueError(f'unknown split {s!r}; choose from {SPLITS}')

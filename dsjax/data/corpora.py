@@ -9,33 +9,33 @@ Three kinds of source, each giving :class:`Piece` objects named ``"<dataset>:<na
 * **music21 corpus** (``'bach'``, ``'essen'``, ``'ryans'``, ``'oneills'``): the Bach chorales
   (``bwv*`` files; every voice a separate ``part``) and three folk-melody collections in ABC. Notes
   are read straight from the score (``part.stripTies().flatten().notes``: offsets and durations in
-  quarter notes, chords expanded) at a fixed tempo, after ``expandRepeats()`` where it works.
+  quarter notes, chords expanded) at a fixed tempo, after ``expandRepeats()`` where it works
+  (:mod:`dsjax.data.repeats`).
 * **A folder** of ``*.mid`` / ``*.midi`` files (recursive, any case), read with
   :func:`dsjax.data.midi_io.load_midi`.
 
-Files are parsed in parallel over the cores with a progress bar; a file that fails is skipped and
-listed with its reason in a :class:`LoadReport`, every good file is kept. :func:`get_source` maps a
-name or a directory to a :class:`Source`; :mod:`dsjax.data.cache` caches what a source loads.
+Files are parsed in parallel over the cores with a progress bar
+(:func:`dsjax.data.parallel.parallel_map`); a file that fails is skipped and listed with its reason
+in a :class:`LoadReport`, every good file is kept. :func:`get_source` maps a name or a directory
+to a :class:`Source`; :mod:`dsjax.data.cache` caches what a source loads.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.resources
-import multiprocessing
 import os
 import pathlib
 import re
-import sys
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
-import tqdm
 
 from dsjax.data.notes import NOTE_DTYPE, Piece, SequenceSet, make_notes
+from dsjax.data.parallel import parallel_map
+from dsjax.data.repeats import expand_score_repeats
 from dsjax.data.split import SPLITS
 
 POLYPHONIC = ('jsb_chorales', 'nottingham')
@@ -54,7 +54,7 @@ DEFAULT_VELOCITY = 80
 
 
 # ---------------------------------------------------------------------------------------------
-# Reports and parallel loading.
+# Reports.
 
 
 @dataclasses.dataclass
@@ -97,61 +97,6 @@ def _error_reason(e: BaseException) -> str:
     return reason
   text = str(e).strip().splitlines()
   return f'{type(e).__name__}: {text[0]}' if text else type(e).__name__
-
-
-def _pool_context():
-  # fork is fastest, but forking a process that already runs JAX's threads can deadlock.
-  if sys.platform.startswith('linux') and 'jax' not in sys.modules:
-    return multiprocessing.get_context('fork')
-  return multiprocessing.get_context('spawn')
-
-
-def check_not_bootstrapping() -> None:
-  """Raises if called while a spawned worker re-imports the user's main script.
-
-  Spawned workers (used once JAX is imported) import ``__main__`` again; a script that loads a
-  corpus at import time would otherwise start (or wait for) a build inside every worker.
-  """
-  if getattr(multiprocessing.current_process(), '_inheriting', False):
-    raise RuntimeError(
-        'a dsjax corpus was loaded while a worker process was importing the main script; put '
-        "the call under `if __name__ == '__main__':` (workers start with 'spawn' once JAX is "
-        'imported)')
-
-
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], *, workers: int | None = None,
-                 desc: str = '', progress: bool = True, unit: str = 'file') -> list[Any]:
-  """``[fn(x) for x in items]`` over ``workers`` processes (default: all cores), in order.
-
-  ``fn`` must be a module-level function that catches its own errors. ``workers <= 1`` (or a
-  single item) runs in this process.
-  """
-  check_not_bootstrapping()
-  items = list(items)
-  workers = (os.cpu_count() or 1) if workers is None else int(workers)
-  workers = max(1, min(workers, len(items)))
-  out = []
-  with tqdm.tqdm(total=len(items), desc=desc, unit=unit, disable=not progress,
-                 dynamic_ncols=True) as bar:
-    if workers == 1:
-      for x in items:
-        out.append(fn(x))
-        bar.update()
-      return out
-    chunksize = max(1, min(16, len(items) // (workers * 8)))
-    ctx = _pool_context()
-    try:
-      with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        for r in pool.map(fn, items, chunksize=chunksize):
-          out.append(r)
-          bar.update()
-    except concurrent.futures.process.BrokenProcessPool as e:
-      hint = ''
-      if ctx.get_start_method() == 'spawn':
-        hint = (" Workers start with 'spawn' (JAX is imported) and import the main script again: "
-                "keep data loading under `if __name__ == '__main__':`.")
-      raise RuntimeError(f'a {desc or "loading"} worker process died.{hint}') from e
-  return out
 
 
 def _collect(results, labels: Sequence[str], report: LoadReport) -> list[Piece]:
@@ -230,60 +175,13 @@ def polyphonic_pieces(name: str = 'jsb_chorales', split: str = 'train', *,
 # music21 corpus.
 
 
-def add_implied_start_repeats(part) -> int:
-  """Marks where each repeat begins when the score leaves it implicit; returns how many it added.
-
-  In ABC (and common practice) an end repeat with no start repeat since the previous end repeat
-  goes back to just after that previous end repeat (or past its 1st/2nd-ending brackets), not to
-  the beginning. music21's ``expandRepeats`` goes back to the beginning, which replays every
-  earlier section again and grows a tune of k such sections 2**k-fold. Works in place on the
-  part's measures (left barlines).
-  """
-  from music21 import bar  # pylint: disable=g-import-not-at-top
-
-  measures = list(part.getElementsByClass('Measure'))
-  in_bracket = {id(m) for rb in part.spannerBundle.getByClass('RepeatBracket')
-                for m in rb.getSpannedElements()}
-  added, section_start, has_start = 0, 0, False
-  for i, m in enumerate(measures):
-    left, right = m.leftBarline, m.rightBarline
-    if isinstance(left, bar.Repeat) and left.direction == 'start':
-      has_start = True
-    if isinstance(right, bar.Repeat) and right.direction == 'end':
-      if not has_start and 0 < section_start <= i:
-        measures[section_start].leftBarline = bar.Repeat(direction='start')
-        added += 1
-      has_start = False
-      section_start = i + 1
-      while section_start < len(measures) and id(measures[section_start]) in in_bracket:
-        section_start += 1
-    if isinstance(right, bar.Repeat) and right.direction == 'start':
-      has_start = True
-  return added
-
-
-def expand_score_repeats(score, max_factor: float = 4.0):
-  """Plays a score's repeats out; the score as written if music21 fails or the result is more
-  than ``max_factor`` times as long (a malformed repeat structure)."""
-  try:
-    for part in list(score.parts) or [score]:
-      add_implied_start_repeats(part)
-    expanded = score.expandRepeats()
-  except Exception:  # pylint: disable=broad-except
-    return score
-  written = float(score.highestTime)
-  if written > 0 and float(expanded.highestTime) > max_factor * written:
-    return score
-  return expanded
-
-
 def score_to_piece(score, name: str, *, group: str | None = None, qpm: float = DEFAULT_QPM,
                    expand_repeats: bool = True,
                    default_velocity: int = DEFAULT_VELOCITY) -> Piece:
   """A music21 score -> :class:`Piece` at a constant ``qpm``; part ``i`` of the score is
   ``notes['part'] == i``. Grace notes (no duration), chord symbols and unpitched notes are left
   out; chords become one note per pitch; velocity is the score's or ``default_velocity``.
-  ``expand_repeats``: see :func:`expand_score_repeats`."""
+  ``expand_repeats``: see :func:`~dsjax.data.repeats.expand_score_repeats`."""
   from music21 import harmony, stream  # pylint: disable=g-import-not-at-top
 
   if isinstance(score, stream.Opus):

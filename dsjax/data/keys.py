@@ -7,7 +7,7 @@
   Krumhansl-Kessler major and minor profiles.
 * Transposition of pieces, and to C major / A minor (nearest shift, or the original's always-upward
   quirk) for ``transpose_to_c`` corpora. Training-time transposition of event ids and rolls is in
-  :mod:`dsjax.data.pipeline`.
+  :mod:`dsjax.data.augment`.
 * :data:`SCALES`: the 12-key scale table of log 11/01.
 """
 

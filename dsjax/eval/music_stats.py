@@ -12,6 +12,7 @@ in {0, 1} (anything > 0.5 counts as sounding), and returns plain Python floats o
   infinite whenever one histogram has an empty bin the other does not; this is the true JS.
 * :func:`mean_pairwise_distance`: the diversity figure; 0 when every sample is the same roll
   (complete mode collapse).
+* :func:`frame_change_rate`: how often a frame differs from the one before (0 for a held chord).
 """
 
 from __future__ import annotations
@@ -112,3 +113,15 @@ def mean_pairwise_distance(rolls) -> float:
   differ = ones[:, None] + ones[None, :] - 2.0 * common  # Hamming distances [n, n]
   iu = np.triu_indices(n, k=1)
   return float(differ[iu].mean() / x.shape[1])
+
+
+def frame_change_rate(rolls) -> float:
+  """Fraction of consecutive frame pairs ``(t, t + 1)`` that differ in any key, over all rolls
+  ``[batch, time, pitch]`` (values > 0.5 are on): 0 for a chord (or silence) held for the whole
+  window, which diversity across samples does not see."""
+  r = np.asarray(rolls) > 0.5
+  if r.ndim != 3:
+    raise ValueError(f'rolls: expected [batch, time, pitch], got shape {r.shape}')
+  if r.shape[1] < 2:
+    return 0.0
+  return float(np.any(r[:, 1:] != r[:, :-1], axis=-1).mean())

@@ -12,8 +12,10 @@ weighting, transposition and per-host slicing mean the same in every experiment:
 from __future__ import annotations
 
 from dsjax.data import pianoroll as roll_lib
-from dsjax.data import pipeline
+from dsjax.data.augment import EventTransposition, RollTransposition
+from dsjax.data.eval_batches import eval_batches
 from dsjax.data.notes import SequenceSet
+from dsjax.data.windows import WindowSampler
 
 
 def roll_config(config) -> roll_lib.RollConfig:
@@ -52,24 +54,24 @@ def load_eval_splits(config, encoding: str) -> dict[str, SequenceSet]:
   return {s: load_split(config, encoding, s) for s in config.data.eval_splits}
 
 
-def event_transposition(config, vocab) -> pipeline.EventTransposition | None:
+def event_transposition(config, vocab) -> EventTransposition | None:
   """Train-only transposition of event ids by up to ``config.data.transpose`` semitones."""
   t = int(config.data.transpose)
   if t <= 0:
     return None
-  return pipeline.EventTransposition(max_shift=t, note_on_offset=vocab.note_on_offset,
-                                     note_off_offset=vocab.note_off_offset, num_pitches=128)
+  return EventTransposition(max_shift=t, note_on_offset=vocab.note_on_offset,
+                            note_off_offset=vocab.note_off_offset, num_pitches=128)
 
 
-def roll_transposition(config) -> pipeline.RollTransposition | None:
+def roll_transposition(config) -> RollTransposition | None:
   """Train-only transposition of rolls by up to ``config.data.transpose`` keys."""
   t = int(config.data.transpose)
-  return pipeline.RollTransposition(t) if t > 0 else None
+  return RollTransposition(t) if t > 0 else None
 
 
 def train_stream(config, seqs: SequenceSet, process_index: int, process_count: int, *,
                  shifted: bool, transposition=None, short: str = 'pad', seed: int | None = None,
-                 with_info: bool = False) -> pipeline.WindowSampler:
+                 with_info: bool = False) -> WindowSampler:
   """This process's slice of random training windows of ``seqs``.
 
   ``config.data``: window, batch_size (global), piece_weighting. ``shifted``: batches hold
@@ -78,7 +80,7 @@ def train_stream(config, seqs: SequenceSet, process_index: int, process_count: i
   ``config.seed`` (several seeds side by side); ``with_info`` adds ``piece_ids`` and ``starts``.
   """
   d = config.data
-  return pipeline.WindowSampler(
+  return WindowSampler(
       seqs, int(d.window), int(d.batch_size), seed=int(config.seed if seed is None else seed),
       shifted=shifted, piece_weighting=str(d.piece_weighting), short=short,
       augment=transposition, process_index=process_index, process_count=process_count,
@@ -90,8 +92,8 @@ def eval_stream(config, eval_sets: dict[str, SequenceSet], *, shifted: bool = Tr
   """``{split: [padded, masked batches of whole pieces]}`` for the splits that have pieces
   (``config.data``: eval_batch_size, eval_max_len; 0 = whole pieces)."""
   d = config.data
-  return {split: list(pipeline.eval_batches(seqs, int(d.eval_batch_size),
-                                            int(d.eval_max_len) or None, shifted=shifted))
+  return {split: list(eval_batches(seqs, int(d.eval_batch_size),
+                                   int(d.eval_max_len) or None, shifted=shifted))
           for split, seqs in eval_sets.items() if len(seqs)}
 
 

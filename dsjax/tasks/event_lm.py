@@ -24,7 +24,7 @@ import optax
 from dsjax import losses, sampling
 from dsjax.data import events as events_lib
 from dsjax.data import pianoroll as roll_lib
-from dsjax.data import pipeline
+from dsjax.data.windows import WindowSampler
 from dsjax.models.language_models import EventLM, event_lm_stepper
 from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
@@ -39,7 +39,7 @@ def event_vocab(config) -> events_lib.EventVocab:
 class _PieceConditioned(base.TrainData):
   """A WindowSampler whose batches carry ``condition [B, 12]``: the histogram of each row's piece."""
 
-  def __init__(self, sampler: pipeline.WindowSampler, histograms: np.ndarray):
+  def __init__(self, sampler: WindowSampler, histograms: np.ndarray):
     self.sampler, self.histograms = sampler, histograms
 
   def __next__(self):

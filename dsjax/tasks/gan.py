@@ -16,7 +16,7 @@ One ``train_step`` (one jitted call) is:
    critic-batch-sized fake batch, through the just-updated critic. (The original fed its fixed
    visualisation code to the generator steps, §3.11; this does not reproduce that bug.)
 
-Both loops are unrolled at trace time (:func:`repeat_steps`) unless ``gan.unroll=False`` (then
+Both loops are unrolled at trace time (:func:`~dsjax.models.gan_training.repeat_steps`) unless ``gan.unroll=False`` (then
 ``lax.scan``): XLA:CPU runs the CNN critic's convolutions much slower inside a while loop (the
 README gives the measurement), so unrolled the step costs what its parts cost, at the price of a
 longer compile.
@@ -55,9 +55,9 @@ chord for the whole window in every sample; see ``dsjax/tables/gans.py``):
 
 There is no likelihood, so no eval batches: at each eval the loop samples, and
 :meth:`GANSampler.statistics` reports diversity (mean pairwise distance between samples, each
-from its own code), frame changes (:func:`frame_change_rate`: 0 for held chords), note density,
-polyphony and the pitch-class JS divergence against real
-windows, next to the same figures for real windows (``dsjax.eval.music_stats``).
+from its own code), frame changes (:func:`~dsjax.eval.music_stats.frame_change_rate`: 0 for held
+chords), note density, polyphony and the pitch-class JS divergence against real windows, next to
+the same figures for real windows (``dsjax.eval.music_stats``).
 
 Data: piano-roll windows of ``data.window`` frames (``short='skip'``: no padded windows, which a
 critic would learn to spot). The bundled default is Nottingham at eighth-note frames, 88 keys.
@@ -75,6 +75,7 @@ from dsjax.data import pianoroll as roll_lib
 from dsjax.eval import music_stats
 from dsjax.models import gan as gan_models
 from dsjax.models import gan_losses
+from dsjax.models.gan_training import fake_pool_sample, fake_pool_write, repeat_steps
 from dsjax.optim import apply_gradients, init_train_state, make_optimizer
 from dsjax.tasks import base, datasets
 
@@ -82,60 +83,6 @@ LOSSES = ('wgan_gp', 'nonsaturating')
 CRITIC_BATCHES = ('split', 'reuse')
 BINARIZE = ('none', 'straight_through')
 REAL_REFERENCE_WINDOWS = 256
-
-
-def frame_change_rate(rolls) -> float:
-  """Fraction of consecutive frame pairs ``(t, t + 1)`` that differ in any key, over all rolls
-  ``[batch, time, pitch]`` (values > 0.5 are on): 0 for a chord (or silence) held for the whole
-  window, which diversity across samples does not see."""
-  r = np.asarray(rolls) > 0.5
-  if r.ndim != 3:
-    raise ValueError(f'rolls: expected [batch, time, pitch], got shape {r.shape}')
-  if r.shape[1] < 2:
-    return 0.0
-  return float(np.any(r[:, 1:] != r[:, :-1], axis=-1).mean())
-
-
-# ------------------------------------------------------------------------------ pool of fakes
-
-
-def fake_pool_write(pool: jax.Array, next_index: jax.Array, filled: jax.Array, fakes: jax.Array
-                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """Writes ``fakes [B, ...]`` into the ring ``pool [N, ...]`` at ``next_index``, wrapping around.
-
-  Returns ``(pool, (next_index + B) % N, min(filled + B, N))``. Slots ``[0, filled)`` hold fakes.
-  """
-  n, b = pool.shape[0], fakes.shape[0]
-  if b > n:
-    raise ValueError(f'fake pool of {n} cannot take a batch of {b}')
-  idx = (next_index + jnp.arange(b)) % n
-  return pool.at[idx].set(fakes.astype(pool.dtype)), (next_index + b) % n, jnp.minimum(filled + b, n)
-
-
-def fake_pool_sample(rng: jax.Array, pool: jax.Array, filled: jax.Array, num: int) -> jax.Array:
-  """``num`` fakes drawn uniformly without replacement from the filled slots ``[0, filled)``.
-
-  Needs ``filled >= num`` (true after the first write of a critic batch).
-  """
-  scores = jax.random.uniform(rng, (pool.shape[0],))
-  scores = jnp.where(jnp.arange(pool.shape[0]) < filled, scores, 2.0)  # empty slots sort last
-  return pool[jnp.argsort(scores)[:num]]
-
-
-def repeat_steps(body, carry, xs, unroll: bool):
-  """``lax.scan(body, carry, xs)``, or with ``unroll`` the same steps as straight-line code
-  (a Python loop at trace time; the per-step outputs are stacked the same way)."""
-  if not unroll:
-    return jax.lax.scan(body, carry, xs)
-  n = jax.tree.leaves(xs)[0].shape[0]
-  outs = []
-  for i in range(n):
-    carry, out = body(carry, jax.tree.map(lambda x, i=i: x[i], xs))
-    outs.append(out)
-  return carry, jax.tree.map(lambda *o: jnp.stack(o), *outs)
-
-
-# ------------------------------------------------------------------------------------ task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -485,13 +432,13 @@ class GANSampler(base.Sampler):
           'note_density': music_stats.note_density(real),
           'polyphony': music_stats.polyphony(real),
           'diversity': music_stats.mean_pairwise_distance(real[:64]),
-          'frame_changes': frame_change_rate(real),
+          'frame_changes': music_stats.frame_change_rate(real),
           'pitch_classes': music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
       }
     return self._real_reference[length]
 
   def statistics(self, samples):
-    """Diversity, density, polyphony, silence, frame changes (:func:`frame_change_rate`) and
+    """Diversity, density, polyphony, silence, frame changes and
     pitch-class JS (nats) of ``samples``, with the
     same figures for as many fresh real windows (``real_*``; ``real_pitch_class_js`` is the
     divergence a real sample of this size has from the reference: the floor for ``pitch_class_js``).
@@ -504,7 +451,7 @@ class GANSampler(base.Sampler):
         'note_density': music_stats.note_density(samples),
         'polyphony': music_stats.polyphony(samples),
         'silent_frames': music_stats.silent_fraction(samples),
-        'frame_changes': frame_change_rate(samples),
+        'frame_changes': music_stats.frame_change_rate(samples),
         'pitch_class_js': music_stats.js_divergence(
             music_stats.pitch_class_histogram_of_rolls(samples, self.lowest_pitch),
             ref['pitch_classes']),

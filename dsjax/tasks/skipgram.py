@@ -1,6 +1,6 @@
 """Skip-gram event embedding (log 10/09): negative sampling over windows of event ids.
 
-Training windows come from :class:`~dsjax.data.pipeline.WindowSampler` (unshifted); the jitted
+Training windows come from :class:`~dsjax.data.windows.WindowSampler` (unshifted); the jitted
 train step turns each window into (center, context) pairs (offsets ``1..window``, optionally a
 dynamic per-center radius) and draws ``num_negatives`` noise ids per pair from unigram ** 0.75 of
 the training set. Evaluation reports the expected negative-sampling loss per pair on the held-out

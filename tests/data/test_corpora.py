@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from dsjax.data import corpora
+from dsjax.data import corpora, parallel, repeats
 from dsjax.data.pianoroll import RollConfig, encode_pianoroll
 
 
@@ -276,7 +276,7 @@ def test_folder_load_with_spawned_workers(tmp_path, monkeypatch):
   # Once JAX is imported, workers are spawned (fresh interpreters), not forked.
   import multiprocessing
   good = make_midi_folder(tmp_path)
-  monkeypatch.setattr(corpora, '_pool_context', lambda: multiprocessing.get_context('spawn'))
+  monkeypatch.setattr(parallel, '_pool_context', lambda: multiprocessing.get_context('spawn'))
   loaded = corpora.get_source(str(tmp_path)).load(workers=2, progress=False)
   assert loaded.files == sorted(good) and len(loaded.report.skipped) == 3
 
@@ -285,7 +285,7 @@ def test_loading_inside_a_bootstrapping_worker_is_an_error(monkeypatch):
   import multiprocessing
   monkeypatch.setattr(multiprocessing.current_process(), '_inheriting', True, raising=False)
   with pytest.raises(RuntimeError, match="under `if __name__ == '__main__':`"):
-    corpora.parallel_map(abs, [1, 2])
+    parallel.parallel_map(abs, [1, 2])
 
 
 @pytest.mark.parametrize('body,expected', [
@@ -300,7 +300,7 @@ def test_loading_inside_a_bootstrapping_worker_is_an_error(monkeypatch):
 def test_repeats_without_start_go_back_to_the_previous_end(body, expected):
   from music21 import converter
   score = converter.parseData(f'X:1\nT:t\nM:4/4\nL:1/4\nK:C\n{body}\n', format='abc')
-  played = corpora.expand_score_repeats(score)
+  played = repeats.expand_score_repeats(score)
   assert ' '.join(n.nameWithOctave for n in played.parts[0].flatten().notes) == expected
 
 

@@ -1,12 +1,17 @@
-"""Tests for dsjax.data.pipeline: training windows, augmentation, state, per-host slices, eval."""
+"""Tests for dsjax.data.windows, dsjax.data.augment and dsjax.data.eval_batches: training
+windows, augmentation, state, per-host slices, eval."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dsjax.data import pipeline as P
+from dsjax.data.augment import (EventTransposition, RollTransposition, event_shift_bounds,
+                                 roll_shift_bounds, shifts_from_uniform, transpose_event_ids,
+                                 transpose_roll)
+from dsjax.data.eval_batches import eval_batches
 from dsjax.data.notes import SequenceSet
+from dsjax.data.windows import WindowSampler
 
 # Values tell their piece apart: piece 0 is 100..109, piece 1 is 200..203, piece 2 is one item,
 # piece 3 is two items.
@@ -38,7 +43,7 @@ def assert_batches_equal(a, b):
 
 
 def test_shifted_windows_exact_values():
-  s = P.WindowSampler(tiny_set(), 3, 8, seed=0, pad_value=PAD, with_info=True)
+  s = WindowSampler(tiny_set(), 3, 8, seed=0, pad_value=PAD, with_info=True)
   seen_starts = {0: set(), 1: set(), 3: set()}
   for step in range(60):
     b = s.batch(step)
@@ -56,12 +61,12 @@ def test_shifted_windows_exact_values():
 
 
 def test_padded_piece_and_exact_single_piece_batch():
-  s = P.WindowSampler(tiny_set([np.array([7, 8])]), 3, 2, pad_value=PAD)
+  s = WindowSampler(tiny_set([np.array([7, 8])]), 3, 2, pad_value=PAD)
   b = s.batch(5)
   np.testing.assert_array_equal(b['inputs'], [[7, 8, PAD]] * 2)
   np.testing.assert_array_equal(b['targets'], [[8, PAD, PAD]] * 2)
   np.testing.assert_array_equal(b['mask'], [[1, 0, 0]] * 2)
-  s = P.WindowSampler(tiny_set([np.array([4, 5, 6, 7])]), 3, 2)
+  s = WindowSampler(tiny_set([np.array([4, 5, 6, 7])]), 3, 2)
   b = s.batch(0)
   np.testing.assert_array_equal(b['inputs'], [[4, 5, 6]] * 2)
   np.testing.assert_array_equal(b['targets'], [[5, 6, 7]] * 2)
@@ -69,13 +74,13 @@ def test_padded_piece_and_exact_single_piece_batch():
 
 
 def test_short_skip_and_unshifted():
-  s = P.WindowSampler(tiny_set(), 3, 16, short='skip', with_info=True)
+  s = WindowSampler(tiny_set(), 3, 16, short='skip', with_info=True)
   ids = np.concatenate([s.batch(i)['piece_ids'] for i in range(20)])
   assert set(ids.tolist()) == {0, 1}
   with pytest.raises(ValueError, match='no piece'):
-    P.WindowSampler(tiny_set(), 10, 4, short='skip')
+    WindowSampler(tiny_set(), 10, 4, short='skip')
 
-  s = P.WindowSampler(tiny_set(), 3, 16, shifted=False, pad_value=PAD, with_info=True)
+  s = WindowSampler(tiny_set(), 3, 16, shifted=False, pad_value=PAD, with_info=True)
   for step in range(10):
     b = s.batch(step)
     assert b['inputs'] is b['targets']
@@ -91,14 +96,14 @@ def test_short_skip_and_unshifted():
 def test_piece_weighting_frequencies():
   ss = tiny_set([np.arange(10), np.arange(90)])
   for weighting, expected in (('uniform', 0.5), ('length', 0.9)):
-    s = P.WindowSampler(ss, 1, 64, piece_weighting=weighting, with_info=True)
+    s = WindowSampler(ss, 1, 64, piece_weighting=weighting, with_info=True)
     ids = np.concatenate([s.batch(i)['piece_ids'] for i in range(100)])
     assert abs(ids.mean() - expected) < 0.03, (weighting, ids.mean())
 
 
 def test_roll_windows_have_feature_axis():
   rolls = [np.eye(5, dtype=np.uint8)[[0, 1, 2, 3]], np.eye(5, dtype=np.uint8)[[4, 4]]]
-  s = P.WindowSampler(tiny_set(rolls, np.uint8), 3, 4, with_info=True)
+  s = WindowSampler(tiny_set(rolls, np.uint8), 3, 4, with_info=True)
   b = s.batch(1)
   assert b['inputs'].shape == (4, 3, 5) and b['inputs'].dtype == np.uint8
   for r in range(4):
@@ -115,9 +120,9 @@ def test_roll_windows_have_feature_axis():
 
 
 def test_determinism_for_a_seed():
-  a = take(P.WindowSampler(tiny_set(), 3, 8, seed=7), 5)
-  b = take(P.WindowSampler(tiny_set(), 3, 8, seed=7), 5)
-  c = take(P.WindowSampler(tiny_set(), 3, 8, seed=8), 5)
+  a = take(WindowSampler(tiny_set(), 3, 8, seed=7), 5)
+  b = take(WindowSampler(tiny_set(), 3, 8, seed=7), 5)
+  c = take(WindowSampler(tiny_set(), 3, 8, seed=8), 5)
   for x, y in zip(a, b):
     assert_batches_equal(x, y)
   assert any(not np.array_equal(x['inputs'], y['inputs']) for x, y in zip(a, c))
@@ -125,16 +130,16 @@ def test_determinism_for_a_seed():
 
 @pytest.mark.parametrize('prefetch', [0, 2])
 def test_resume_from_state(prefetch):
-  aug = P.EventTransposition(max_shift=3, note_on_offset=100, note_off_offset=300, num_pitches=20)
+  aug = EventTransposition(max_shift=3, note_on_offset=100, note_off_offset=300, num_pitches=20)
   kw = dict(seed=3, augment=aug, prefetch=prefetch, with_info=True)
-  full = take(P.WindowSampler(tiny_set(), 3, 4, seed=3, augment=aug, with_info=True), 8)
-  first = P.WindowSampler(tiny_set(), 3, 4, **kw)
+  full = take(WindowSampler(tiny_set(), 3, 4, seed=3, augment=aug, with_info=True), 8)
+  first = WindowSampler(tiny_set(), 3, 4, **kw)
   take(first, 3)
   state = first.state()
   assert state == {'step': 3, 'seed': 3}
   take(first, 2)  # the prefetch thread runs ahead; the state above is unaffected
   first.close()
-  resumed = P.WindowSampler(tiny_set(), 3, 4, **kw)
+  resumed = WindowSampler(tiny_set(), 3, 4, **kw)
   resumed.restore(state)
   for want, got in zip(full[3:], take(resumed, 5)):
     assert_batches_equal(want, got)
@@ -147,7 +152,7 @@ def test_resume_from_state(prefetch):
 
 
 def test_prefetch_thread_stops_with_the_sampler():
-  s = P.WindowSampler(tiny_set(), 3, 4, prefetch=2)
+  s = WindowSampler(tiny_set(), 3, 4, prefetch=2)
   next(s)
   thread = s._thread  # pylint: disable=protected-access
   assert thread.is_alive()
@@ -160,7 +165,7 @@ def test_prefetch_reraises_augment_errors():
   def bad(rng, values, piece_ids):
     raise RuntimeError('augment failed')
 
-  s = P.WindowSampler(tiny_set(), 3, 4, augment=bad, prefetch=2)
+  s = WindowSampler(tiny_set(), 3, 4, augment=bad, prefetch=2)
   with pytest.raises(RuntimeError, match='augment failed'):
     next(s)
   s.close()
@@ -177,11 +182,11 @@ def per_example_only(aug):
 
 @pytest.mark.parametrize('count,vectorised', [(2, True), (4, True), (4, False)])
 def test_process_slices_concatenate_to_global_batch(count, vectorised):
-  aug = P.EventTransposition(max_shift=4, note_on_offset=100, note_off_offset=200, num_pitches=10)
+  aug = EventTransposition(max_shift=4, note_on_offset=100, note_off_offset=200, num_pitches=10)
   aug = aug if vectorised else per_example_only(aug)
   kw = dict(seed=11, augment=aug, with_info=True, piece_weighting='length')
-  whole = P.WindowSampler(tiny_set(), 3, 8, **kw)
-  hosts = [P.WindowSampler(tiny_set(), 3, 8, process_index=i, process_count=count, **kw)
+  whole = WindowSampler(tiny_set(), 3, 8, **kw)
+  hosts = [WindowSampler(tiny_set(), 3, 8, process_index=i, process_count=count, **kw)
            for i in range(count)]
   assert hosts[0].local_batch_size == 8 // count
   for step in range(6):
@@ -190,9 +195,9 @@ def test_process_slices_concatenate_to_global_batch(count, vectorised):
     for k in want:
       np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), want[k], err_msg=k)
   with pytest.raises(ValueError, match='multiple'):
-    P.WindowSampler(tiny_set(), 3, 6, process_count=4)
+    WindowSampler(tiny_set(), 3, 6, process_count=4)
   with pytest.raises(ValueError, match='process_index'):
-    P.WindowSampler(tiny_set(), 3, 8, process_index=4, process_count=4)
+    WindowSampler(tiny_set(), 3, 8, process_index=4, process_count=4)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,28 +206,28 @@ def test_process_slices_concatenate_to_global_batch(count, vectorised):
 
 def test_event_transposition_exact():
   ids = np.array([[60, 188, 300, 5, 356]])
-  np.testing.assert_array_equal(P.transpose_event_ids(ids, [2]), [[62, 190, 300, 7, 356]])
-  np.testing.assert_array_equal(P.transpose_event_ids(ids, [-5]), [[55, 183, 300, 0, 356]])
+  np.testing.assert_array_equal(transpose_event_ids(ids, [2]), [[62, 190, 300, 7, 356]])
+  np.testing.assert_array_equal(transpose_event_ids(ids, [-5]), [[55, 183, 300, 0, 356]])
   with pytest.raises(ValueError, match='off the'):
-    P.transpose_event_ids(np.array([[127]]), [1])
+    transpose_event_ids(np.array([[127]]), [1])
   with pytest.raises(ValueError, match='off the'):
-    P.transpose_event_ids(np.array([[128]]), [-1])  # note-off pitch 0 must not become note-on 127
+    transpose_event_ids(np.array([[128]]), [-1])  # note-off pitch 0 must not become note-on 127
   ids = np.array([[0, 300], [255, 300], [300, 301], [0, 255], [60, 190]])
-  lo, hi = P.event_shift_bounds(ids, 5)
+  lo, hi = event_shift_bounds(ids, 5)
   np.testing.assert_array_equal(lo, [0, -5, -5, 0, -5])
   np.testing.assert_array_equal(hi, [5, 0, 5, 0, 5])
 
 
 def test_shifts_from_uniform_exact():
   np.testing.assert_array_equal(
-      P.shifts_from_uniform([0.0, 0.9999, 0.5, 0.19, 0.21, 0.7], [-2, -2, 0, -2, -2, -1],
-                            [2, 2, 0, 2, 2, 0]), [-2, 2, 0, -2, -1, 0])
+      shifts_from_uniform([0.0, 0.9999, 0.5, 0.19, 0.21, 0.7], [-2, -2, 0, -2, -2, -1],
+                          [2, 2, 0, 2, 2, 0]), [-2, 2, 0, -2, -1, 0])
 
 
 def test_padding_does_not_restrict_event_shifts():
   # Pad id 0 is also 'note-on pitch 0': were padding counted, no downward shift would be allowed.
   ss = tiny_set([np.array([60, 300, 188])])
-  s = P.WindowSampler(ss, 4, 64, pad_value=0, augment=P.EventTransposition(max_shift=3))
+  s = WindowSampler(ss, 4, 64, pad_value=0, augment=EventTransposition(max_shift=3))
   b = s.batch(0)
   shifts = b['inputs'][:, 0] - 60
   assert set(shifts.tolist()) == set(range(-3, 4))
@@ -232,7 +237,7 @@ def test_padding_does_not_restrict_event_shifts():
 
 
 def test_event_transposition_shift_is_uniform_over_valid_shifts():
-  aug = P.EventTransposition(max_shift=3)
+  aug = EventTransposition(max_shift=3)
   rng = np.random.default_rng(0)
   out = aug(rng, np.tile([[1, 300, 129]], (3000, 1)), np.zeros(3000))
   shifts = out[:, 0] - 1
@@ -253,8 +258,8 @@ def test_event_augmentation_in_sampler_keeps_ids_in_range():
   seqs = event_corpus(np.random.default_rng(1))
   ss = tiny_set(seqs)
   kw = dict(seed=2, with_info=True, short='skip')
-  plain = P.WindowSampler(ss, 16, 16, **kw)
-  aug = P.WindowSampler(ss, 16, 16, augment=P.EventTransposition(max_shift=12), **kw)
+  plain = WindowSampler(ss, 16, 16, **kw)
+  aug = WindowSampler(ss, 16, 16, augment=EventTransposition(max_shift=12), **kw)
   all_shifts = []
   for step in range(10):
     a, b = plain.batch(step), aug.batch(step)
@@ -278,21 +283,21 @@ def test_roll_transposition_exact():
   roll = np.zeros((2, 2, 6), np.uint8)
   roll[0, 0, 1] = roll[0, 1, 2] = 1
   roll[1, 1, 5] = 3
-  out = P.transpose_roll(roll, [2, -4])
+  out = transpose_roll(roll, [2, -4])
   want = np.zeros_like(roll)
   want[0, 0, 3] = want[0, 1, 4] = 1
   want[1, 1, 1] = 3
   np.testing.assert_array_equal(out, want)
   with pytest.raises(ValueError, match='off the'):
-    P.transpose_roll(roll, [4, 0])
-  lo, hi = P.roll_shift_bounds(roll, 3)
+    transpose_roll(roll, [4, 0])
+  lo, hi = roll_shift_bounds(roll, 3)
   np.testing.assert_array_equal(lo, [-1, -3])
   np.testing.assert_array_equal(hi, [3, 0])
-  lo, hi = P.roll_shift_bounds(np.zeros((1, 2, 6)), 3)
+  lo, hi = roll_shift_bounds(np.zeros((1, 2, 6)), 3)
   assert (lo[0], hi[0]) == (-3, 3)
   # Pitch axis in the middle: the same result as the moved-axis version.
   planes = np.stack([roll, 2 * roll], axis=-1)  # [n, time, keys, planes]
-  np.testing.assert_array_equal(P.transpose_roll(planes, [2, -4], pitch_axis=2),
+  np.testing.assert_array_equal(transpose_roll(planes, [2, -4], pitch_axis=2),
                                 np.stack([want, 2 * want], axis=-1))
 
 
@@ -306,8 +311,8 @@ def test_roll_augmentation_in_sampler_keeps_notes_on_the_keyboard():
   rolls[-1][0, 6] = 1  # short piece: padded rows must stay zero
   ss = tiny_set(rolls, np.uint8)
   kw = dict(seed=5, with_info=True)
-  plain = P.WindowSampler(ss, 8, 16, **kw)
-  aug = P.WindowSampler(ss, 8, 16, augment=P.RollTransposition(max_shift=3), **kw)
+  plain = WindowSampler(ss, 8, 16, **kw)
+  aug = WindowSampler(ss, 8, 16, augment=RollTransposition(max_shift=3), **kw)
   used = set()
   for step in range(10):
     a, b = plain.batch(step), aug.batch(step)
@@ -328,8 +333,8 @@ def test_roll_augmentation_in_sampler_keeps_notes_on_the_keyboard():
 def test_roll_augmentation_ignores_and_keeps_padding():
   roll = np.zeros((3, 8), np.uint8)
   roll[0, 4] = roll[2, 3] = 1
-  s = P.WindowSampler(tiny_set([roll], np.uint8), 4, 32, pad_value=1,
-                      augment=P.RollTransposition(max_shift=2))
+  s = WindowSampler(tiny_set([roll], np.uint8), 4, 32, pad_value=1,
+                    augment=RollTransposition(max_shift=2))
   b = s.batch(0)
   np.testing.assert_array_equal(b['inputs'][:, 3], np.ones((32, 8)))  # padding, not transposed
   np.testing.assert_array_equal(b['targets'][:, 2:], np.ones((32, 2, 8)))
@@ -346,7 +351,7 @@ def test_augment_hook_sees_unpadded_windows():
     calls.append((values.shape, int(piece_ids[0])))
     return values + 1
 
-  s = P.WindowSampler(tiny_set(), 3, 8, pad_value=PAD, augment=plus_one, with_info=True)
+  s = WindowSampler(tiny_set(), 3, 8, pad_value=PAD, augment=plus_one, with_info=True)
   b = s.batch(0)
   for r in range(8):
     p, st = int(b['piece_ids'][r]), int(b['starts'][r])
@@ -356,7 +361,7 @@ def test_augment_hook_sees_unpadded_windows():
     np.testing.assert_array_equal(b['targets'][r], w[1:])
     assert calls[r] == ((1, n), p)
 
-  s = P.WindowSampler(tiny_set(), 3, 2, augment=lambda rng, v, p: v[:, :1])
+  s = WindowSampler(tiny_set(), 3, 2, augment=lambda rng, v, p: v[:, :1])
   with pytest.raises(ValueError, match='augment returned shape'):
     s.batch(0)
 
@@ -387,7 +392,7 @@ def collect(batches, shifted=True):
 
 @pytest.mark.parametrize('max_len', [None, 3, 4, 20])
 def test_eval_batches_cover_every_item_once(max_len):
-  batches = list(P.eval_batches(tiny_set(EVAL_SEQS), 5, max_len, long='chunk', pad_value=PAD))
+  batches = list(eval_batches(tiny_set(EVAL_SEQS), 5, max_len, long='chunk', pad_value=PAD))
   time = max_len or 9
   assert all(b['inputs'].shape == (5, time) and b['mask'].shape == (5, time) for b in batches)
   total = sum(len(s) - 1 for s in EVAL_SEQS if len(s) > 1)
@@ -399,7 +404,7 @@ def test_eval_batches_cover_every_item_once(max_len):
 
 
 def test_eval_batches_exact_chunks_truncate_and_unshifted():
-  batches = list(P.eval_batches(tiny_set(EVAL_SEQS), 4, 4, pad_value=PAD))
+  batches = list(eval_batches(tiny_set(EVAL_SEQS), 4, 4, pad_value=PAD))
   assert len(batches) == 2
   np.testing.assert_array_equal(batches[0]['inputs'], [[100, 101, 102, 103], [104, 105, 106, 107],
                                                        [108, 109, PAD, PAD], [200, 201, 202, 203]])
@@ -416,12 +421,12 @@ def test_eval_batches_exact_chunks_truncate_and_unshifted():
                                                        [PAD] * 4, [PAD] * 4])
   np.testing.assert_array_equal(batches[1]['mask'], [[1, 0, 0, 0], [1, 1, 1, 1], [0] * 4, [0] * 4])
 
-  batches = list(P.eval_batches(tiny_set(EVAL_SEQS), 4, 3, long='truncate'))
+  batches = list(eval_batches(tiny_set(EVAL_SEQS), 4, 3, long='truncate'))
   assert sum(float(b['mask'].sum()) for b in batches) == 3 + 3 + 1 + 3
   assert collect(batches) == {(q, j): int(s[j]) for q, s in enumerate(EVAL_SEQS)
                               for j in range(1, min(len(s), 4))}
 
-  batches = list(P.eval_batches(tiny_set(EVAL_SEQS), 4, 3, shifted=False))
+  batches = list(eval_batches(tiny_set(EVAL_SEQS), 4, 3, shifted=False))
   assert sum(float(b['mask'].sum()) for b in batches) == sum(len(s) for s in EVAL_SEQS) == 22
   assert collect(batches, shifted=False) == {(q, j): int(s[j]) for q, s in enumerate(EVAL_SEQS)
                                              for j in range(len(s))}
@@ -430,8 +435,8 @@ def test_eval_batches_exact_chunks_truncate_and_unshifted():
 def test_eval_batches_process_slices_and_rolls():
   rolls = [np.eye(6, dtype=np.uint8)[np.arange(n) % 6] for n in (7, 3, 12, 2, 5, 4)]
   ss = tiny_set(rolls, np.uint8)
-  whole = list(P.eval_batches(ss, 4, 5))
-  parts = [list(P.eval_batches(ss, 4, 5, process_index=i, process_count=2)) for i in range(2)]
+  whole = list(eval_batches(ss, 4, 5))
+  parts = [list(eval_batches(ss, 4, 5, process_index=i, process_count=2)) for i in range(2)]
   assert len(whole) == len(parts[0]) == len(parts[1]) == 3
   for w, a, b in zip(whole, *parts):
     assert w['inputs'].shape == (4, 5, 6) and a['inputs'].shape == (2, 5, 6)
@@ -439,15 +444,15 @@ def test_eval_batches_process_slices_and_rolls():
       np.testing.assert_array_equal(np.concatenate([a[k], b[k]]), w[k], err_msg=k)
   assert sum(float(b['mask'].sum()) for b in whole) == sum(len(r) - 1 for r in rolls)
   with pytest.raises(ValueError, match='nothing to evaluate'):
-    P.eval_batches(tiny_set([np.array([1])]), 2)
+    eval_batches(tiny_set([np.array([1])]), 2)
 
 
 def test_bad_arguments_are_named():
   with pytest.raises(ValueError, match='pad_value'):
-    P.WindowSampler(tiny_set([np.arange(5)], np.uint8), 2, 2, pad_value=-1)
+    WindowSampler(tiny_set([np.arange(5)], np.uint8), 2, 2, pad_value=-1)
   with pytest.raises(ValueError, match='piece_weighting'):
-    P.WindowSampler(tiny_set(), 2, 2, piece_weighting='tempo')
+    WindowSampler(tiny_set(), 2, 2, piece_weighting='tempo')
   with pytest.raises(ValueError, match="long="):
-    P.eval_batches(tiny_set(), 2, 3, long='wrap')
+    eval_batches(tiny_set(), 2, 3, long='wrap')
   with pytest.raises(TypeError, match='SequenceSet'):
-    P.WindowSampler(SEQS, 2, 2)
+    WindowSampler(SEQS, 2, 2)

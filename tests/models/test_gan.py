@@ -283,7 +283,7 @@ def test_song_schedule_and_helpers():
 
 
 def test_fake_pool_ring_buffer():
-  from dsjax.tasks.gan import fake_pool_sample, fake_pool_write
+  from dsjax.models.gan_training import fake_pool_sample, fake_pool_write
   pool = jnp.zeros((5, 1))
   pool, nxt, filled = fake_pool_write(pool, jnp.int32(0), jnp.int32(0), jnp.array([[1.], [2.]]))
   assert (int(nxt), int(filled)) == (2, 2)

@@ -12,6 +12,7 @@ from dsjax.models import gan as G
 from dsjax.models import gan_losses as L
 from configs import gan_base
 from configs.common import override
+from dsjax.eval import music_stats
 from dsjax.tasks import gan as T
 
 
@@ -181,13 +182,13 @@ def test_task_scores_apart_with_minibatch_std():
 def test_frame_change_rate_known_values():
   held = np.zeros((2, 5, 4), np.uint8)
   held[:, :, 1] = 1                                 # a key held for the whole window
-  assert T.frame_change_rate(held) == 0.0
+  assert music_stats.frame_change_rate(held) == 0.0
   moving = np.zeros((1, 5, 4), np.uint8)
   moving[0, [0, 1, 3], 2] = 1                       # on on off on off: changes at 1-2, 2-3, 3-4
-  assert T.frame_change_rate(moving) == 3 / 4
-  assert T.frame_change_rate(np.concatenate([held[:1], moving])) == 3 / 8
+  assert music_stats.frame_change_rate(moving) == 3 / 4
+  assert music_stats.frame_change_rate(np.concatenate([held[:1], moving])) == 3 / 8
   with pytest.raises(ValueError, match='batch, time, pitch'):
-    T.frame_change_rate(np.zeros((5, 4)))
+    music_stats.frame_change_rate(np.zeros((5, 4)))
 
 
 def test_sample_statistics_report_frame_changes():

@@ -50,14 +50,14 @@ def test_eval_nll_is_exact_frame_nll_and_sigmoid_head_unchanged():
 
 @pytest.mark.parametrize('name', ['pianoroll_nade', 'pianoroll_pitchrnn'])
 def test_configs_transpose_train_only(name):
-  from dsjax.data import pipeline
+  from dsjax.data.augment import RollTransposition
   from dsjax.tasks import get_task
   for variant in ('jsb', 'nottingham'):
     config = load_config(name, variant)
     assert config.data.transpose > 0 and config.model.head in ('nade', 'pitch_rnn')
   task = get_task(load_config(name))
   data = task.train_data(0, 1)
-  assert isinstance(data.augment, pipeline.RollTransposition)
+  assert isinstance(data.augment, RollTransposition)
   assert data.augment.max_shift == task.config.data.transpose
   data.close()
   # evaluation sees the test split as stored: the first row is the first test sequence, untouched
