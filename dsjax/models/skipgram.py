@@ -14,7 +14,10 @@ negatives ``n_k`` drawn from the noise distribution (unigram ** 0.75) is
 
 The pure functions below build pairs from windows inside a jitted step: every center position
 ``t`` and offset ``d`` with ``1 <= |d| <= window`` gives the pair ``(x_t, x_{t+d})`` when both are
-real (masked-in) items.
+real (masked-in) items (:func:`training_pairs`, optionally with word2vec's dynamic per-center
+radius). Held-out batches are scored deterministically (:func:`held_out_sums`): the sum over
+negatives is replaced by its exact expectation, and ``beats_noise`` is the probability that a true
+context scores above a noise draw.
 """
 
 from __future__ import annotations
@@ -121,6 +124,35 @@ def expected_sgns_loss(scores: jax.Array, contexts: jax.Array, noise: jax.Array,
   pos = jnp.take_along_axis(scores, contexts, axis=-1)
   neg = (noise * -jax.nn.log_sigmoid(-scores)).sum(-1, keepdims=True)   # [..., 1]
   return -jax.nn.log_sigmoid(pos) + num_negatives * neg
+
+
+def training_pairs(rng: jax.Array, tokens: jax.Array, mask: jax.Array, window: int,
+                   dynamic_window: bool, noise_cdf: jax.Array, num_negatives: int
+                   ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """What one training step scores: ``(contexts [B, T, 2w], valid [B, T, 2w], negatives
+  [B, T, 2w, num_negatives])`` of the windows ``tokens [B, T]``; with ``dynamic_window`` each
+  center's radius is drawn from ``U{1..window}``."""
+  k_window, k_neg = jax.random.split(rng)
+  radius = None
+  if dynamic_window:
+    radius = jax.random.randint(k_window, tokens.shape, 1, window + 1)
+  contexts, valid = context_pairs(tokens, mask, window, radius)
+  negatives = sample_negatives(k_neg, noise_cdf, contexts.shape + (num_negatives,))
+  return contexts, valid, negatives
+
+
+def held_out_sums(scores: jax.Array, contexts: jax.Array, valid: jax.Array, noise: jax.Array,
+                  num_negatives: int) -> dict[str, jax.Array]:
+  """Sums over the valid pairs of a held-out batch: ``loss_sum`` (:func:`expected_sgns_loss`),
+  ``pairs`` and ``beats_noise_sum``, where a pair's ``beats_noise`` is the probability that its
+  true context outscores a noise draw, ``sum_v noise[v] [score_v < score_context]`` (0.5 is
+  chance)."""
+  per_pair = expected_sgns_loss(scores, contexts, noise, num_negatives)
+  pos = jnp.take_along_axis(scores, contexts, axis=-1)                   # [B, T, 2w]
+  beaten = jnp.einsum('btpv,v->btp', (scores[:, :, None, :] < pos[..., None]).astype(
+      jnp.float32), noise)
+  return {'loss_sum': (per_pair * valid).sum(), 'pairs': valid.sum(),
+          'beats_noise_sum': (beaten * valid).sum()}
 
 
 def cosine_neighbours(table: np.ndarray, queries: np.ndarray, k: int = 5,

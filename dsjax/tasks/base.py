@@ -109,6 +109,9 @@ class Task(abc.ABC):
     self.config = config
     # Read once: traced code (the steps) uses attributes like this one, never the live config.
     self.ema_decay = float(config.optim.ema_decay)
+    if int(config.sample.num) > 0 and type(self).make_sampler is Task.make_sampler:
+      raise ValueError(f'config.sample.num={int(config.sample.num)}: {type(self).__name__} '
+                       'generates no music; set it to 0')
     if self.ema_decay and not self.supports_ema:
       raise ValueError(f'config.optim.ema_decay={self.ema_decay}: {type(self).__name__} keeps no '
                        'average of its parameters; set it to 0')

@@ -1,16 +1,7 @@
-"""Skip-gram event embedding (log 10/09): negative sampling over windows of event ids.
-
-Training windows come from :class:`~dsjax.data.windows.WindowSampler` (unshifted); the jitted
-train step turns each window into (center, context) pairs (offsets ``1..window``, optionally a
-dynamic per-center radius) and draws ``num_negatives`` noise ids per pair from unigram ** 0.75 of
-the training set. Evaluation reports the expected negative-sampling loss per pair on the held-out
-splits (the sum over negatives replaced by its exact expectation, so it is deterministic) and
-``beats_noise``, the probability that a true context scores above a noise draw (0.5 = chance).
-
-The task generates no music: ``config.sample.num`` must be 0 (the loop then skips sampling).
-The input table ``params['embed']['embedding'] [vocab, dim]`` is what ``launch.nearest`` reads and
-what an event LM can load as its (frozen) embedding.
-"""
+"""Skip-gram event embedding (log 10/09): negative sampling over windows of event ids
+(:mod:`dsjax.models.skipgram`). Generates no music (``config.sample.num`` must be 0); its input
+table ``params['embed']['embedding'] [vocab, dim]`` is what ``launch.nearest`` reads and what an
+event LM can start from (``model.embedding_from``)."""
 
 from __future__ import annotations
 
@@ -29,15 +20,11 @@ class SkipGramTask(base.Task):
 
   def __init__(self, config):
     super().__init__(config)
-    if int(config.sample.num) != 0:
-      raise ValueError(f'config.sample.num={int(config.sample.num)}: the skipgram task generates '
-                       'no music; set it to 0')
+    m = config.model
     self.vocab = event_vocab(config)
     self.train_set = datasets.load_split(config, 'events', 'train')
     self.eval_sets = datasets.load_eval_splits(config, 'events')
-    m = config.model
-    self.window = int(m.window)
-    self.num_negatives = int(m.num_negatives)
+    self.window, self.num_negatives = int(m.window), int(m.num_negatives)
     self.dynamic_window = bool(m.dynamic_window)
     if self.window < 1 or self.num_negatives < 1:
       raise ValueError(f'config.model.window={self.window} and config.model.num_negatives='
@@ -49,7 +36,6 @@ class SkipGramTask(base.Task):
     self.noise = sg.noise_distribution(self.counts, float(m.noise_power))
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
-  # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count):
     return datasets.train_stream(
         self.config, self.train_set, process_index, process_count, shifted=False,
@@ -58,28 +44,18 @@ class SkipGramTask(base.Task):
   def eval_batches(self):
     return datasets.eval_stream(self.config, self.eval_sets, shifted=False)
 
-  # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
-    params = self.model.init({'params': rng}, jnp.zeros((1,), jnp.int32))['params']
-    return init_train_state(params, self.tx)
-
-  def _pairs(self, batch, rng):
-    tokens = batch['inputs'].astype(jnp.int32)
-    radius = None
-    if self.dynamic_window:
-      radius = jax.random.randint(rng, tokens.shape, 1, self.window + 1)
-    return sg.context_pairs(tokens, batch['mask'], self.window, radius)
+    return init_train_state(self.model.init({'params': rng}, jnp.zeros((1,), jnp.int32))['params'],
+                            self.tx)
 
   def train_step(self, state, batch, rng):
-    k_window, k_neg = jax.random.split(rng)
-    contexts, valid = self._pairs(batch, k_window)                  # [B, T, 2w]
-    cdf = jnp.asarray(np.cumsum(self.noise), jnp.float32)
-    negatives = sg.sample_negatives(k_neg, cdf, contexts.shape + (self.num_negatives,))
     centers = batch['inputs'].astype(jnp.int32)
+    contexts, valid, negatives = sg.training_pairs(
+        rng, centers, batch['mask'], self.window, self.dynamic_window,
+        jnp.asarray(np.cumsum(self.noise), jnp.float32), self.num_negatives)
 
     def loss_fn(params):
-      scores = self.model.apply({'params': params}, centers)       # [B, T, vocab]
-      per_pair = sg.sgns_loss(scores, contexts, negatives)
+      per_pair = sg.sgns_loss(self.model.apply({'params': params}, centers), contexts, negatives)
       return (per_pair * valid).sum() / jnp.maximum(valid.sum(), 1.0)
 
     loss, grads = jax.value_and_grad(loss_fn)(state['params'])
@@ -87,17 +63,11 @@ class SkipGramTask(base.Task):
     return state, {'loss': loss, 'grad_norm': grad_norm, 'pairs': valid.sum()}
 
   def eval_step(self, state, batch):
-    contexts, valid = sg.context_pairs(batch['inputs'].astype(jnp.int32), batch['mask'],
-                                       self.window)
-    scores = self.model.apply({'params': state['params']}, batch['inputs'].astype(jnp.int32))
-    noise = jnp.asarray(self.noise, jnp.float32)
-    per_pair = sg.expected_sgns_loss(scores, contexts, noise, self.num_negatives)
-    # P(a true context outscores a noise draw) = sum_v noise[v] [score_v < score_context].
-    pos = jnp.take_along_axis(scores, contexts, axis=-1)                   # [B, T, 2w]
-    beaten = jnp.einsum('btpv,v->btp', (scores[:, :, None, :] < pos[..., None]).astype(
-        jnp.float32), noise)
-    return {'loss_sum': (per_pair * valid).sum(), 'pairs': valid.sum(),
-            'beats_noise_sum': (beaten * valid).sum()}
+    tokens = batch['inputs'].astype(jnp.int32)
+    contexts, valid = sg.context_pairs(tokens, batch['mask'], self.window)
+    scores = self.model.apply({'params': state['params']}, tokens)
+    return sg.held_out_sums(scores, contexts, valid, jnp.asarray(self.noise, jnp.float32),
+                            self.num_negatives)
 
   def eval_summary(self, sums):
     pairs = max(sums['pairs'], 1.0)
@@ -107,7 +77,6 @@ class SkipGramTask(base.Task):
   def learning_rates(self, step):
     return {'lr': float(self.schedule(step))}
 
-  # -- analysis -----------------------------------------------------------------------------
   def embedding(self, state) -> np.ndarray:
     """The input (center) table ``[vocab, dim]``."""
     return np.asarray(state['params']['embed']['embedding'])

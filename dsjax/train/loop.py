@@ -117,9 +117,6 @@ class Trainer:
     if int(config.train.checkpoint_every) < 1:
       raise ValueError(f'config.train.checkpoint_every={config.train.checkpoint_every}: must be at '
                        'least 1 (a checkpoint is also written at the end and on SIGTERM)')
-    if int(config.sample.num) > 0 and self.sampler is None:
-      raise ValueError(f'config.sample.num={int(config.sample.num)}: the {config.task} task '
-                       'generates no music; set it to 0')
     self.keys = purpose_keys(int(config.seed))
     self.repl = shd.replicated(self.mesh)
     self.data_sharding = shd.batch_sharding(self.mesh)
