@@ -63,8 +63,9 @@ def split_sample_options(sampler: 'Sampler', options: Mapping[str, Any]) -> tupl
 
 
 class Sampler(abc.ABC):
-  """Generation for one run: what :meth:`Task.sampler` hands out. The loop's eval samples,
-  ``launch.generate`` and the tables all generate through it.
+  """Generation for one run: what :meth:`Task.sampler` hands out. The loop's eval samples and
+  ``launch.generate`` generate through it (the Hist-RNN table vmaps the event sampler's pure scan,
+  ``dsjax.tasks.event_lm.sample_events``, over seeds, and decodes through it).
 
   ``sample`` returns sequences in the task's encoding (host numpy); ``to_pieces`` decodes them to
   notes (MIDI, audio), ``to_rolls`` to ``[time, pitch]`` pictures; ``real_rolls`` gives real music

@@ -46,10 +46,28 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                      meta=ocp.args.JsonRestore()))
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                        meta=ocp.args.JsonRestore()))
+    except ValueError as e:
+      saved = self._saved_keys(step)
+      want = sorted(abstract_state) if isinstance(abstract_state, dict) else None
+      if saved is not None and want is not None and saved != want:
+        raise ValueError(
+            f'{self.directory}: the checkpoint of step {step} holds a train state with entries '
+            f'{saved}, this run needs {want} (a workdir saved by an older dsjax whose state '
+            f'layout differs; train it anew in a fresh workdir)') from e
+      raise
     return restored['state'], dict(restored['meta']), step
+
+  def _saved_keys(self, step: int) -> list[str] | None:
+    """The top-level entries of the state saved at ``step`` (None if they cannot be read)."""
+    try:
+      meta = self._manager.item_metadata(step)
+      return sorted(meta['state'])
+    except Exception:  # pylint: disable=broad-except
+      return None
 
   def restore_saved(self, step: int | None = None) -> tuple[Any, int]:
     """``(state, step)`` as saved, without a target: arrays of the saved shapes and dtypes on the

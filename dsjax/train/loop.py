@@ -43,10 +43,16 @@ def write_config(config, workdir: str) -> None:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
 
+# Settings that change what a run prints or records about itself, never what it trains.
+NOT_TRAINING = ('train.quiet', 'train.log_every_step_to_json', 'train.profile_steps')
+
+
 def changed_settings(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
-  """``{dotted key: (old, new)}`` for every setting that differs between two config dicts."""
+  """``{dotted key: (old, new)}`` for every setting that differs between two config dicts
+  (leaving out :data:`NOT_TRAINING`)."""
   a, b = _flatten(old), _flatten(new)
-  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+          if a.get(k) != b.get(k) and k not in NOT_TRAINING}
 
 
 def load_config(workdir: str):
@@ -94,9 +100,9 @@ class RunState:
 
 
 class Trainer:
-  """One run of ``config`` in ``workdir``: builds the task, the mesh and the jitted steps;
-  :meth:`train` drives them (``train_and_evaluate``), :meth:`evaluate` and :meth:`generate` are
-  also what inference and the tables use.
+  """One run of ``config`` in ``workdir``: builds the task, its sampler, the mesh and the jitted
+  steps; :meth:`train` drives them (``train_and_evaluate``). ``restore_for_inference`` builds one
+  to restore a workdir's state (``launch.generate`` then samples with ``trainer.sampler``).
 
   The train step is ``(state, batch, step) -> (state, metrics)``; besides the task's metrics it
   logs ``param_norm`` (global norm of ``state['params']`` after the step) and ``update_norm``
@@ -122,6 +128,7 @@ class Trainer:
     self.data_sharding = shd.batch_sharding(self.mesh)
     self.ckpt_dir = os.path.join(self.workdir, 'checkpoints')
     self.is_main = jax.process_index() == 0
+    self._tracing = False
     self._init = jax.jit(self.task.init, out_shardings=self.repl)
     self._step = jax.jit(train_step_fn(self.task.train_step, self.keys['train']),
                          in_shardings=(self.repl, self.data_sharding, self.repl),
@@ -207,19 +214,21 @@ class Trainer:
     self.bar = tqdm_lib.tqdm(total=num_steps, initial=run.step,
                              disable=not self.is_main or tcfg.quiet, dynamic_ncols=True,
                              mininterval=1.0, desc=os.path.basename(self.workdir))
+    # The profiler window: from this run's second step (its first compiles), profile_steps steps.
     profile_steps = int(tcfg.profile_steps)
-    profile = (run.step + 1, run.step + 1 + profile_steps) if profile_steps > 0 else None
+    profile = ((run.step + 2, run.step + 1 + profile_steps) if profile_steps > 0 else None)
     with _SigtermFlag() as sigterm:
       try:
         if self.restored_meta.get('eval_pending') and eval_every > 0:
           self.evaluate_and_log(run.step)
         while run.step < num_steps:
-          self._profile(profile, run.step)
+          self._profile_start(profile, run.step + 1)
           batch = shd.shard_batch(next(self.data), self.mesh)
           run.state, metrics = self._step(run.state, batch, jnp.asarray(run.step, jnp.int32))
           self.pending.append(metrics)
           run.step += 1
           step = run.step
+          self._profile_stop(profile, step)
           self.bar.update(1)
           if step % log_every == 0 or step == num_steps:
             self.log_train(step)
@@ -234,9 +243,11 @@ class Trainer:
           if sigterm.raised:
             print(f'SIGTERM: checkpoint written at step {step}; exiting.', flush=True)
             break
-        self._profile(profile, run.step, force_stop=True)
       finally:
-        self._close()
+        try:
+          self._profile_stop(profile)   # a run that ends or fails inside the window
+        finally:
+          self._close()
     return self._finish(num_steps)
 
   def _warn_changed_settings(self):
@@ -291,20 +302,22 @@ class Trainer:
     self.pending_first = self.run.step  # the step before pending[0]
     self.t_last, self.step_last = time.time(), self.run.step
 
-  def _profile(self, window, step: int, force_stop: bool = False):
-    """Starts a ``jax.profiler`` trace at ``window[0]`` and stops it at ``window[1]`` (or at the
-    end of the run), into ``WORKDIR/tensorboard``."""
-    if window is None or not self.is_main:
-      return
-    if step == window[0] - 1 and not force_stop:
+  def _profile_start(self, window, step: int):
+    """Starts a ``jax.profiler`` trace (into ``WORKDIR/tensorboard``) before step ``window[0]``
+    (steps numbered from 1, as logged); ``step`` is the step about to run."""
+    if window is not None and self.is_main and step == window[0] and not self._tracing:
       jax.profiler.start_trace(os.path.join(self.workdir, 'tensorboard'))
       self._tracing = True
-    elif getattr(self, '_tracing', False) and (step == window[1] - 1 or force_stop):
-      jax.block_until_ready(self.run.state)
-      jax.profiler.stop_trace()
-      self._tracing = False
-      print(f'profile of steps {window[0]}..{step} written to '
-            f'{os.path.join(self.workdir, "tensorboard")}', flush=True)
+
+  def _profile_stop(self, window, step: int | None = None):
+    """Stops the trace after step ``window[1]`` (``step`` None: now, whatever the step)."""
+    if not self._tracing or (step is not None and step != window[1]):
+      return
+    self._tracing = False
+    jax.block_until_ready(self.run.state)
+    jax.profiler.stop_trace()
+    print(f'profile of steps {window[0]}..{self.run.step} written to '
+          f'{os.path.join(self.workdir, "tensorboard")}', flush=True)
 
   def log_json(self, record: dict):
     if self.is_main:

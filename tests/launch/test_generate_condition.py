@@ -41,8 +41,8 @@ def test_generate_with_condition_key_and_midi(tmp_path):
 
 
 def test_each_sampling_flag_goes_where_it_applies_or_is_refused():
-  """launch.generate passes a flag to task.sample, or (an event LM's max_sustain, applied when
-  decoding) to task.to_pieces; a flag the run's task takes nowhere is a usage error naming it."""
+  """launch.generate passes a flag to sampler.sample, or (an event LM's max_sustain, applied when
+  decoding) to sampler.to_pieces; a flag the run's task takes nowhere is a usage error naming it."""
   import numpy as np
   import pytest
 

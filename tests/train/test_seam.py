@@ -95,14 +95,43 @@ def test_eval_batches_reach_the_task_whole(tmp_path):
     assert metrics[f'{split}/rows'] == real_rows > 0
 
 
-def test_profile_steps_write_a_trace_into_the_workdir(tmp_path):
-  from dsjax.train.loop import train_and_evaluate
-  config = configs.load_config('skipgram:tiny', **{'train.quiet': True, 'train.profile_steps': 2})
+def test_profile_steps_write_a_trace_into_the_workdir(tmp_path, monkeypatch):
+  """The trace covers steps 2..1+N of the run (not the compiling first step) and is written."""
+  from dsjax.train import loop
+  calls = []
+  trainers = []
+  start, stop = jax.profiler.start_trace, jax.profiler.stop_trace
+  monkeypatch.setattr(jax.profiler, 'start_trace', lambda d: (calls.append(
+      ('start', trainers[0].run.step)), start(d)))
+  monkeypatch.setattr(jax.profiler, 'stop_trace', lambda: (calls.append(
+      ('stop', trainers[0].run.step)), stop()))
+  config = configs.load_config('skipgram:tiny', **{'train.quiet': True, 'train.profile_steps': 3})
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(config, workdir)
+  trainer = loop.Trainer(config, workdir)
+  trainers.append(trainer)
+  trainer.train()
+  assert calls == [('start', 1), ('stop', 4)]       # before step 2, after step 4
   traces = glob.glob(os.path.join(workdir, 'tensorboard', 'plugins', 'profile', '*', '*.xplane.pb'))
-  assert traces, os.listdir(os.path.join(workdir, 'tensorboard'))
-  assert os.path.getsize(traces[0]) > 0
+  assert traces and os.path.getsize(traces[0]) > 0
+
+
+def test_a_run_that_fails_inside_the_profile_window_stops_the_trace(tmp_path, monkeypatch):
+  from dsjax.train import loop
+  config = configs.load_config('skipgram:tiny', **{'train.quiet': True, 'train.profile_steps': 5})
+  trainer = loop.Trainer(config, str(tmp_path / 'run'))
+  step = trainer._step  # pylint: disable=protected-access
+
+  def failing(state, batch, i):
+    if int(i) == 2:
+      raise RuntimeError('boom')
+    return step(state, batch, i)
+
+  trainer._step = failing  # pylint: disable=protected-access
+  with np.testing.assert_raises(RuntimeError):
+    trainer.train()
+  assert not trainer._tracing  # pylint: disable=protected-access
+  jax.profiler.start_trace(str(tmp_path / 'again'))  # would fail with a trace still running
+  jax.profiler.stop_trace()
 
 
 def test_configs_load_without_jax_or_dsjax():
@@ -115,3 +144,22 @@ def test_configs_load_without_jax_or_dsjax():
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                        check=True)
   assert out.stdout.strip() == '[]', out.stdout
+
+
+def test_a_checkpoint_of_another_state_layout_is_refused_by_name(tmp_path):
+  """A workdir saved with another state layout (the GAN's before ``params``/``opt_state`` by
+  network) fails with one line naming the saved and the needed entries."""
+  import pytest
+
+  from dsjax.train.checkpoint import Checkpointer
+  old = {'generator': jnp.ones(3), 'g_opt': jnp.zeros(3)}
+  ckpt = Checkpointer(str(tmp_path / 'ckpt'), every=1, async_save=False)
+  ckpt.save(1, old, {'step': 1}, force=True)
+  ckpt.close()
+  want = {'params': {'generator': jax.ShapeDtypeStruct((3,), jnp.float32)},
+          'opt_state': {'generator': jax.ShapeDtypeStruct((3,), jnp.float32)}}
+  ckpt = Checkpointer(str(tmp_path / 'ckpt'), every=1)
+  with pytest.raises(ValueError, match=r"entries \['g_opt', 'generator'\], this run needs "
+                                       r"\['opt_state', 'params'\]"):
+    ckpt.restore(want)
+  ckpt.close()
