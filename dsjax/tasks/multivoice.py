@@ -21,8 +21,6 @@ two targets here); ``voice_nll_<v>`` gives each voice's share.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +31,7 @@ from dsjax.data import pianoroll as roll_lib
 from dsjax.models.multivoice import MultiVoiceLSTM
 from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
+from dsjax.tasks.pianoroll_lm import RollSampler
 
 # Grey level of each voice in pictures (first voice brightest).
 _VOICE_LEVELS = (1.0, 0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2)
@@ -130,38 +129,13 @@ class MultiVoiceLMTask(base.Task):
     return VoiceSampler(self)
 
 
-class VoiceSampler(base.Sampler):
-  """Samples a :class:`MultiVoiceLMTask`'s model frame by frame after a real opening."""
+class VoiceSampler(RollSampler):
+  """Samples a :class:`MultiVoiceLMTask`'s model frame by frame after a real opening
+  (``[num, P + length, voices, keys]``); decodes each voice to its own instrument."""
 
   def __init__(self, task: MultiVoiceLMTask):
-    super().__init__(task)
-    self.defaults = task.config.sample
-    self.train_set, self.encoding = task.train_set, task.encoding
-    self._scan = jax.jit(functools.partial(_sample_scan, task.model),
-                         static_argnames=('length', 'mode', 'max_sustain', 'noise', 'temperature'))
-
-  def primers(self, rng, num: int, length: int) -> np.ndarray:
-    """``[num, length, voices, keys]`` openings of random training pieces."""
-    return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
-
-  def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
-             max_sustain=None, noise=None, temperature=None):
-    """``[num, P + length, voices, keys]`` uint8: ``P`` primer frames of a real opening (at least
-    one), then ``length`` sampled frames. ``temperature`` rescales each key's logit in Bernoulli
-    sampling."""
-    s = self.defaults
-    temperature = float(s.temperature if temperature is None else temperature)
-    if not temperature > 0:
-      raise ValueError(f'temperature must be > 0, got {temperature}')
-    k = int(s.primer) if primer is None else int(primer)
-    primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
-    out = self._scan(
-        self.eval_params(state), jnp.asarray(primer_frames), rng, length=int(length),
-        mode=str(s.mode if mode is None else mode),
-        threshold=jnp.float32(s.threshold if threshold is None else threshold),
-        max_sustain=int(s.max_sustain if max_sustain is None else max_sustain),
-        noise=float(s.noise if noise is None else noise), temperature=temperature)
-    return np.asarray(out).astype(np.uint8)
+    super().__init__(task, _sample_scan)
+    self.encoding = task.encoding
 
   def to_pieces(self, samples):
     return [self.encoding.decode(s, name=f'sample_{i}') for i, s in enumerate(samples)]
@@ -180,7 +154,7 @@ class VoiceSampler(base.Sampler):
             'silent_voice_frames': float((samples.sum(-1) == 0).mean())}
 
 
-def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise,
+def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
                  temperature):
   """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
   def draw(key, model_state):
@@ -193,4 +167,4 @@ def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sus
 
   logits, carry = model.apply({'params': params}, primer)
   return sampling.sample_frames(draw, advance, (carry, logits[:, -1]), primer, rng, length,
-                                max_sustain, noise)
+                                max_sustain, noise_on)

@@ -105,24 +105,32 @@ class PianorollLMTask(base.Task):
 
 
 class RollSampler(base.Sampler):
-  """Samples a :class:`PianorollLMTask`'s model frame by frame after a real opening."""
+  """Samples a roll model frame by frame after a real opening (the piano-roll LM here; the
+  multi-voice LSTM's sampler builds on it).
 
-  def __init__(self, task: PianorollLMTask):
+  ``scan_fn(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
+  temperature)`` is the model's sampling scan (see :func:`_sample_scan`); it is jitted once here.
+  """
+
+  def __init__(self, task, scan_fn=None):
     super().__init__(task)
     self.defaults = task.config.sample
-    self.train_set, self.roll_cfg, self.keys = task.train_set, task.roll_cfg, task.keys
-    self._scan = jax.jit(functools.partial(_sample_scan, task.model),
+    self.train_set = task.train_set
+    self.roll_cfg, self.keys = getattr(task, 'roll_cfg', None), task.keys
+    self._scan = jax.jit(functools.partial(scan_fn or _sample_scan, task.model),
                          static_argnames=('length', 'mode', 'max_sustain', 'noise_on',
                                           'temperature'))
 
   def primers(self, rng, num: int, length: int) -> np.ndarray:
+    """``[num, length, ...]`` openings of random training pieces."""
     return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
              max_sustain=None, noise=None, temperature=None):
-    """``[num, primer + length, keys]`` uint8. ``mode`` ('bernoulli' or 'threshold') and
-    ``threshold`` apply to the sigmoid head; ``temperature`` divides every key's logit (for the
-    sigmoid head in 'bernoulli' mode, and for each conditional of the autoregressive heads)."""
+    """``[num, P + length, ...]`` uint8: ``P`` primer frames of a real opening (at least one),
+    then ``length`` sampled frames. ``mode`` ('bernoulli' or 'threshold') and ``threshold`` apply
+    to sigmoid outputs; ``temperature`` divides every key's logit (for sigmoid outputs in
+    'bernoulli' mode, and for each conditional of the autoregressive heads)."""
     s = self.defaults
     temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
