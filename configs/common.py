@@ -51,6 +51,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.select_mode = 'min'
   c.train.log_every_step_to_json = False
   c.train.quiet = False
+  c.train.seeds = 0                 # > 0: that many seeds (seed, seed + 1, ...) side by side in
+                                    # one vmapped program, each in WORKDIR/seed_S
   c.train.profile_steps = 0         # > 0: a jax.profiler trace of that many steps (from the
                                     # run's second step) into WORKDIR/tensorboard (profile tab)
 

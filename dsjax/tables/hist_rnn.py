@@ -4,9 +4,10 @@
 
 Three event LSTMs (``configs/hist_rnn.py`` with ``condition`` 'none', 'hist', 'patch_hist'; the
 histogram as is, ``tau = 0``) are trained on the default corpus (Bach chorales, the events of
-``configs/baseline_lstm.py``), each for every seed at once: the task's ``train_step`` is vmapped
-over a stacked state (init vmapped over the seeds' keys) and per-seed batches (one WindowSampler
-per seed), one jitted program; evaluation and sampling are vmapped the same way.
+``configs/baseline_lstm.py``), each for every seed at once through the generic loop's
+``train.seeds`` (the task's step vmapped over a state stacked by seed, one jitted program; each
+seed's run is a workdir, ``OUT/runs/ROW/seed_S``); evaluation and sampling are vmapped over the
+seeds the same way.
 
 Evaluation pieces: the valid and test splits together.
 
@@ -124,42 +125,35 @@ def _eval_pieces(task):
   return pieces, np.concatenate(hists)
 
 
-def _train_model(condition: str, s: Settings, seeds: list[int], log, tau: float = 0.0):
-  """Trains ``condition``'s model for every seed in one vmapped program; returns (task, params
-  stacked over seeds, per-seed final losses, seconds)."""
-  from dsjax.tasks import get_task
-  from dsjax.train.loop import purpose_keys
-  task = get_task(_config(condition, s, tau=tau))
-  keys = [purpose_keys(seed) for seed in seeds]
-  init_keys = jnp.stack([k['init'] for k in keys])
-  train_keys = jnp.stack([k['train'] for k in keys])
-  state = jax.jit(jax.vmap(task.init))(init_keys)
-
-  def step(state, batch, key, i):
-    return task.train_step(state, batch, jax.random.fold_in(key, i))
-
-  vstep = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, None)), donate_argnums=(0,))
-  samplers = [task.train_data(0, 1, seed=seed) for seed in seeds]
+def _train_model(condition: str, s: Settings, seeds: list[int], log, tau: float,
+                 workdir: str):
+  """Trains ``condition``'s model for every seed in one vmapped program through the generic loop
+  (``train.seeds``; each seed a workdir ``workdir/seed_S``, so a rerun into the same folder
+  reuses finished runs); returns (task, params stacked over seeds, per-seed train losses at each
+  log, seconds)."""
+  from dsjax.train.loop import Trainer
+  config = _config(condition, s, seed=seeds[0], tau=tau)
+  config.train.seeds = len(seeds)
+  config.train.eval_every = 0
+  config.train.log_every = max(1, s.steps // 10)
+  config.train.checkpoint_every = s.steps
+  config.train.quiet = True
+  config.sample.num = 0
+  trainer = Trainer(config, workdir)
   t0 = time.time()
-  losses, recent = [], []
-  try:
-    for i in range(s.steps):
-      batch = _stack([next(d) for d in samplers])
-      state, metrics = vstep(state, batch, train_keys, jnp.int32(i))
-      recent.append(metrics['loss'])
-      if (i + 1) % max(1, s.steps // 10) == 0 or i + 1 == s.steps:
-        mean = np.asarray(jax.device_get(recent)).mean(0)
-        if not np.all(np.isfinite(mean)):
-          raise FloatingPointError(f'{condition}: loss became {mean} at step {i + 1}')
-        losses.append((i + 1, mean.tolist()))
-        recent = []
-        log(f'  {condition}: step {i + 1}/{s.steps}, train loss per seed '
-            f'{np.round(mean, 3).tolist()}, {time.time() - t0:.0f} s')
-  finally:
-    for d in samplers:
-      d.close()
-  jax.block_until_ready(state)
-  return task, state['params'], losses, time.time() - t0
+  trainer.train()
+  secs = time.time() - t0
+  per_seed = []
+  for lane in trainer.lanes:
+    with open(os.path.join(lane.workdir, 'metrics.jsonl')) as f:
+      records = [json.loads(line) for line in f]
+    per_seed.append({r['step']: r['loss'] for r in records if r.get('split') == 'train'})
+  losses = [(step, [seed_losses[step] for seed_losses in per_seed])
+            for step in sorted(per_seed[0])]
+  for step, values in losses:
+    log(f'  {condition}: step {step}/{s.steps}, train loss per seed '
+        f'{np.round(values, 3).tolist()}')
+  return trainer.task, trainer.run.state['params'], losses, secs
 
 
 def _eval_ce(task, params, batches) -> np.ndarray:
@@ -271,7 +265,9 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
   info = {'train_s': {}, 'train_loss': {}}
   context = None
   for row, condition in CONDITIONS.items():
-    task, params, losses, secs = _train_model(condition, s, seed_list, log, tau)
+    task, params, losses, secs = _train_model(
+        condition, s, seed_list, log, tau,
+        os.path.join(out_dir, 'runs', row.replace(' ', '_').replace('-', '_')))
     info['train_s'][row], info['train_loss'][row] = secs, losses
     if context is None:
       pieces, piece_hists = _eval_pieces(task)

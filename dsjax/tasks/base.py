@@ -105,6 +105,8 @@ class Task(abc.ABC):
   # Whether the task keeps ``state['ema_params']`` (``config.optim.ema_decay`` > 0) and evaluates
   # and samples with it (:meth:`eval_params`); a task that does not refuses the option.
   supports_ema = False
+  # Why the loop may not vmap this task's step over seeds (``train.seeds``), or None if it may.
+  seeds_refused: str | None = None
 
   def __init__(self, config):
     self.config = config
@@ -123,8 +125,10 @@ class Task(abc.ABC):
 
   # -- data ---------------------------------------------------------------------------------
   @abc.abstractmethod
-  def train_data(self, process_index: int, process_count: int) -> TrainData:
-    """This process's slice of the training batches (``batch_size // process_count`` rows)."""
+  def train_data(self, process_index: int, process_count: int,
+                 seed: int | None = None) -> TrainData:
+    """This process's slice of the training batches (``batch_size // process_count`` rows);
+    ``seed`` replaces ``config.seed`` (several seeds side by side, ``train.seeds``)."""
 
   def eval_batches(self) -> dict[str, list[Batch]]:
     """``{split: [global batch, ...]}`` for evaluation. Each batch reaches :meth:`eval_step` whole

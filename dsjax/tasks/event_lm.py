@@ -131,8 +131,7 @@ class EventLMTask(base.Task):
     return self._piece_hists[split]
 
   # -- data ---------------------------------------------------------------------------------
-  def train_data(self, process_index, process_count, seed: int | None = None):
-    """``seed`` overrides ``config.seed`` for the windows (several seeds side by side)."""
+  def train_data(self, process_index, process_count, seed=None):
     sampler = datasets.train_stream(
         self.config, self.train_set, process_index, process_count, shifted=True,
         transposition=datasets.event_transposition(self.config, self.vocab), seed=seed,

@@ -185,9 +185,9 @@ class GANTask(base.Task):
     self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * hp.n_critic))
 
   # -- data ---------------------------------------------------------------------------------
-  def train_data(self, process_index, process_count):
+  def train_data(self, process_index, process_count, seed=None):
     return datasets.train_stream(self.config, self.train_set, process_index, process_count,
-                                 shifted=False, short='skip',
+                                 shifted=False, short='skip', seed=seed,
                                  transposition=datasets.roll_transposition(self.config))
 
   def to_model_scale(self, rolls) -> jax.Array:

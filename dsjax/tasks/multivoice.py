@@ -72,9 +72,10 @@ class MultiVoiceLMTask(base.Task):
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
   # -- data ---------------------------------------------------------------------------------
-  def train_data(self, process_index, process_count):
+  def train_data(self, process_index, process_count, seed=None):
     return datasets.train_stream(self.config, self.train_set, process_index, process_count,
-                                 shifted=True, transposition=datasets.roll_transposition(self.config))
+                                 shifted=True, transposition=datasets.roll_transposition(self.config),
+                                 seed=seed)
 
   def eval_batches(self):
     return datasets.eval_stream(self.config, self.eval_sets)

@@ -198,6 +198,7 @@ class SeqGANTask(EventLMTask):
   """
 
   supports_ema = False  # its own state and steps; the rollout network is its delayed copy
+  seeds_refused = ('its phases are a lax.switch, which under vmap runs every phase each step')
 
   def __init__(self, config):
     super().__init__(config)
@@ -241,7 +242,7 @@ class SeqGANTask(EventLMTask):
         config.d_optim, max(1, self.d_pretrain_steps + adversarial * self.d_steps))
 
   # -- data ---------------------------------------------------------------------------------
-  def train_data(self, process_index, process_count):
+  def train_data(self, process_index, process_count, seed=None):
     """Windows ``x_0..x_T`` (T = ``data.window``): ``inputs = x_0..x_{T-1}``, ``targets = x_1..x_T``.
 
     ``data.short='skip'`` (default) never draws pieces shorter than a window, so the discriminator
@@ -250,7 +251,7 @@ class SeqGANTask(EventLMTask):
     return datasets.train_stream(
         self.config, self.train_set, process_index, process_count, shifted=True,
         transposition=datasets.event_transposition(self.config, self.vocab),
-        short=str(self.config.data.short))
+        short=str(self.config.data.short), seed=seed)
 
   # -- state --------------------------------------------------------------------------------
   def init(self, rng):

@@ -36,10 +36,10 @@ class SkipGramTask(base.Task):
     self.noise = sg.noise_distribution(self.counts, float(m.noise_power))
     self.tx, self.schedule = make_optimizer(config.optim, int(config.train.num_steps))
 
-  def train_data(self, process_index, process_count):
+  def train_data(self, process_index, process_count, seed=None):
     return datasets.train_stream(
         self.config, self.train_set, process_index, process_count, shifted=False,
-        transposition=datasets.event_transposition(self.config, self.vocab))
+        transposition=datasets.event_transposition(self.config, self.vocab), seed=seed)
 
   def eval_batches(self):
     return datasets.eval_stream(self.config, self.eval_sets, shifted=False)

@@ -32,6 +32,10 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    """The steps of the checkpoints kept, oldest first."""
+    return sorted(self._manager.all_steps())
+
   def save(self, step: int, state: Any, meta: dict, force: bool = False) -> bool:
     saved = self._manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),

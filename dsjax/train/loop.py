@@ -90,13 +90,33 @@ class _SigtermFlag:
 
 @dataclasses.dataclass
 class RunState:
-  """What changes as a run goes: the train state and step, the last checkpointed step, the best
-  evaluation so far (by ``train.select_by``) and the latest evaluation's metrics."""
+  """What changes as a run goes: the train state (stacked over seeds with ``train.seeds``) and
+  the step, and the last checkpointed step."""
   state: Any
   step: int
   last_good: int | None = None
+
+
+@dataclasses.dataclass
+class Lane:
+  """One seed's share of a run: its workdir and everything written there (checkpoints, the best
+  checkpoint, metrics.jsonl, TensorBoard, samples), its keys and data stream, its best and latest
+  evaluation. A plain run has one lane, the workdir itself; ``train.seeds = N`` has N, in
+  ``WORKDIR/seed_S``."""
+  seed: int
+  workdir: str
+  keys: dict
+  data: Any = None
+  checkpointer: Any = None
+  best_ckpt: Any = None
+  writer: Any = None
+  history: list = dataclasses.field(default_factory=list)
   best: dict = dataclasses.field(default_factory=dict)
   final: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def ckpt_dir(self) -> str:
+    return os.path.join(self.workdir, 'checkpoints')
 
 
 class Trainer:
@@ -107,6 +127,14 @@ class Trainer:
   The train step is ``(state, batch, step) -> (state, metrics)``; besides the task's metrics it
   logs ``param_norm`` (global norm of ``state['params']`` after the step) and ``update_norm``
   (global norm of the change the step made to them).
+
+  Several seeds (``train.seeds = N`` > 0): seeds ``config.seed + i`` (i < N) train side by side
+  in one jitted program, the task's step vmapped over a state stacked on a leading seed axis and
+  per-seed batches ``[N, batch, ...]`` (each seed its own data stream and keys, as its own run
+  would have). Each seed is a workdir of its own, ``WORKDIR/seed_S`` (its config.json names seed
+  S and ``train.seeds = 0``, so ``launch.generate`` and ``restore_for_inference`` read it as any
+  run), with its own checkpoints, metrics, pictures and best checkpoint. The seeds run on one
+  device, in one process.
   """
 
   def __init__(self, config, workdir: str):
@@ -114,7 +142,10 @@ class Trainer:
     self.workdir = os.path.abspath(workdir)
     self.task = get_task(config)
     self.sampler = self.task.sampler()
-    self.mesh = shd.make_mesh()
+    self.num_seeds = int(config.train.seeds)
+    # Several seeds run on one device: on XLA:CPU a vmapped step over the devices of a larger
+    # mesh (batch split or replicated) hung after a few steps.
+    self.mesh = shd.make_mesh(1 if self.num_seeds > 0 else None)
     self.global_batch = int(config.data.batch_size)
     shd.check_batch_size(self.global_batch, self.mesh)
     if int(config.train.eval_every) > 0 and 'eval_batch_size' in config.data:
@@ -123,54 +154,97 @@ class Trainer:
     if int(config.train.checkpoint_every) < 1:
       raise ValueError(f'config.train.checkpoint_every={config.train.checkpoint_every}: must be at '
                        'least 1 (a checkpoint is also written at the end and on SIGTERM)')
-    self.keys = purpose_keys(int(config.seed))
+    if self.num_seeds < 0:
+      raise ValueError(f'config.train.seeds={self.num_seeds}: 0 (one run in the workdir) or the '
+                       'number of seeds to train side by side')
+    if self.num_seeds and self.task.seeds_refused:
+      raise ValueError(f'config.train.seeds={self.num_seeds}: {type(self.task).__name__} cannot '
+                       f'train several seeds in one program ({self.task.seeds_refused}); set it '
+                       'to 0')
+    self.stacked = self.num_seeds > 0
+    seeds = [int(config.seed) + i for i in range(max(1, self.num_seeds))]
+    self.lanes = [Lane(seed, os.path.join(self.workdir, f'seed_{seed}') if self.stacked
+                       else self.workdir, purpose_keys(seed)) for seed in seeds]
+    self.keys = self.lanes[0].keys
+    self.ckpt_dir = self.lanes[0].ckpt_dir
     self.repl = shd.replicated(self.mesh)
     self.data_sharding = shd.batch_sharding(self.mesh)
-    self.ckpt_dir = os.path.join(self.workdir, 'checkpoints')
     self.is_main = jax.process_index() == 0
     self._tracing = False
-    self._init = jax.jit(self.task.init, out_shardings=self.repl)
-    self._step = jax.jit(train_step_fn(self.task.train_step, self.keys['train']),
-                         in_shardings=(self.repl, self.data_sharding, self.repl),
-                         out_shardings=(self.repl, self.repl), donate_argnums=(0,))
-    self._eval = jax.jit(self.task.eval_step, in_shardings=(self.repl, self.data_sharding),
-                         out_shardings=self.repl)
+    task = self.task
+    if not self.stacked:
+      self._init = jax.jit(task.init, out_shardings=self.repl)
+      self._step = jax.jit(train_step_fn(task.train_step, self.keys['train']),
+                           in_shardings=(self.repl, self.data_sharding, self.repl),
+                           out_shardings=(self.repl, self.repl), donate_argnums=(0,))
+      self._eval = jax.jit(task.eval_step, in_shardings=(self.repl, self.data_sharding),
+                           out_shardings=self.repl)
+      return
+    if jax.process_count() > 1:
+      raise ValueError(f'config.train.seeds={self.num_seeds}: several seeds train in one process '
+                       f'(this run has {jax.process_count()}); set it to 0')
+    self.seed_batches = seed_batches = self.repl
+    self._init = jax.jit(jax.vmap(task.init), out_shardings=self.repl)
+    train_keys = jnp.stack([lane.keys['train'] for lane in self.lanes])
+    step = jax.jit(jax.vmap(lambda state, batch, key, i: with_norms(
+        task.train_step, state, batch, jax.random.fold_in(key, i)), in_axes=(0, 0, 0, None)),
+                   in_shardings=(self.repl, seed_batches, self.repl, self.repl),
+                   out_shardings=(self.repl, self.repl), donate_argnums=(0,))
+    self._step = lambda state, batch, i: step(state, batch, train_keys, i)
+    self._eval = jax.jit(jax.vmap(task.eval_step, in_axes=(0, None)),
+                         in_shardings=(self.repl, self.data_sharding), out_shardings=self.repl)
 
   # -- state --------------------------------------------------------------------------------
-  def abstract_state(self):
-    shapes = jax.eval_shape(self.task.init, self.keys['init'])
+  def _init_keys(self):
+    if not self.stacked:
+      return self.keys['init']
+    return jnp.stack([lane.keys['init'] for lane in self.lanes])
+
+  def abstract_state(self, one_seed: bool = False):
+    """Shapes, dtypes and shardings of the train state (of one seed's with ``one_seed``)."""
+    init = self.task.init if (one_seed or not self.stacked) else jax.vmap(self.task.init)
+    keys = self.keys['init'] if (one_seed or not self.stacked) else self._init_keys()
+    shapes = jax.eval_shape(init, keys)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.repl),
                         shapes)
 
   def fresh_state(self):
-    return self._init(self.keys['init'])
+    return self._init(self._init_keys())
+
+  def seed_state(self, state, index: int):
+    """Seed ``index``'s train state (the state itself in a plain run)."""
+    return jax.tree.map(lambda x: x[index], state) if self.stacked else state
 
   # -- evaluation ---------------------------------------------------------------------------
-  def evaluate(self, state, batches_by_split) -> dict[str, float]:
-    """Evaluates every split of ``{split: [global batch, ...]}``; metrics named ``split/name``.
-    Each batch reaches the task's ``eval_step`` whole (this process's rows of every key)."""
-    out = {}
+  def evaluate(self, state, batches_by_split) -> dict[str, float] | list[dict[str, float]]:
+    """Evaluates every split of ``{split: [global batch, ...]}``; metrics named ``split/name``
+    (a list of them, one per seed, with ``train.seeds``). Each batch reaches the task's
+    ``eval_step`` whole (this process's rows of every key)."""
+    out = [{} for _ in self.lanes]
     for split, batches in batches_by_split.items():
-      sums: dict[str, float] = {}
+      sums = [{} for _ in self.lanes]
       local = len(next(iter(batches[0].values()))) // jax.process_count()
       lo = jax.process_index() * local
       for batch in batches:
         local_batch = {k: v[lo:lo + local] for k, v in batch.items()}
         result = jax.device_get(self._eval(state, shd.shard_batch(local_batch, self.mesh)))
-        for k, v in result.items():
-          sums[k] = sums.get(k, 0.0) + float(v)
-      out.update({f'{split}/{k}': v for k, v in self.task.eval_summary(sums).items()})
-    return out
+        for i, lane_sums in enumerate(sums):
+          for k, v in result.items():
+            lane_sums[k] = lane_sums.get(k, 0.0) + float(v[i] if self.stacked else v)
+      for lane_out, lane_sums in zip(out, sums):
+        lane_out.update({f'{split}/{k}': v for k, v in self.task.eval_summary(lane_sums).items()})
+    return out if self.stacked else out[0]
 
   def generate(self, state, step: int, writer: logger_lib.MetricWriter | None,
-               out_dir: str | None) -> dict[str, float]:
-    """Samples, writes MIDI, logs piano-roll pictures (samples next to real data) and audio."""
+               out_dir: str | None, keys: dict | None = None) -> dict[str, float]:
+    """Samples (with ``fold_in(keys['sample'], step)``; this run's keys by default), writes MIDI,
+    logs piano-roll pictures (samples next to real data) and audio."""
     cfg = self.config.sample
     num, length = int(cfg.num), int(cfg.length)
     if num <= 0:
       return {}
     sampler = self.sampler
-    rng = jax.random.fold_in(self.keys['sample'], step)
+    rng = jax.random.fold_in((keys or self.keys)['sample'], step)
     samples = sampler.sample(state, rng, num, length)
     stats = sampler.statistics(samples)
     if jax.process_index() != 0:
@@ -201,7 +275,8 @@ class Trainer:
   # -- a run --------------------------------------------------------------------------------
   def train(self) -> dict[str, Any]:
     """Trains to ``train.num_steps`` (resuming from the latest checkpoint), returns the final
-    metrics (the last evaluation, ``step`` and ``best/*``)."""
+    metrics (the last evaluation, ``step`` and ``best/*``; with ``train.seeds``, ``step`` and
+    ``seeds``, a list of each seed's)."""
     self._warn_changed_settings()
     write_config(self.config, self.workdir)
     self._open()
@@ -219,11 +294,12 @@ class Trainer:
     profile = ((run.step + 2, run.step + 1 + profile_steps) if profile_steps > 0 else None)
     with _SigtermFlag() as sigterm:
       try:
-        if self.restored_meta.get('eval_pending') and eval_every > 0:
+        if self.eval_pending and eval_every > 0:
           self.evaluate_and_log(run.step)
         while run.step < num_steps:
           self._profile_start(profile, run.step + 1)
-          batch = shd.shard_batch(next(self.data), self.mesh)
+          batch = shd.shard_batch(self._next_batch(), self.mesh,
+                                  self.seed_batches if self.stacked else None)
           run.state, metrics = self._step(run.state, batch, jnp.asarray(run.step, jnp.int32))
           self.pending.append(metrics)
           run.step += 1
@@ -250,6 +326,12 @@ class Trainer:
           self._close()
     return self._finish(num_steps)
 
+  def _next_batch(self):
+    if not self.stacked:
+      return next(self.lanes[0].data)
+    batches = [next(lane.data) for lane in self.lanes]
+    return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
   def _warn_changed_settings(self):
     previous = os.path.join(self.workdir, 'config.json')
     if not (os.path.exists(previous) and self.is_main):
@@ -265,42 +347,71 @@ class Trainer:
             flush=True)
 
   def _open(self):
-    """Checkpointers, the data stream, the writer and the run state (restored or fresh)."""
+    """Each lane's checkpointers, data stream and writer, and the run state (restored or fresh)."""
     tcfg = self.config.train
     # Several processes save synchronously: orbax's background save thread meets the other
     # processes at barriers of its own, which can interleave with the training step's collectives.
     async_save = jax.process_count() == 1
-    self.checkpointer = ckpt_lib.Checkpointer(self.ckpt_dir, every=int(tcfg.checkpoint_every),
-                                              keep=int(tcfg.keep_checkpoints),
-                                              async_save=async_save)
-    self.data = self.task.train_data(jax.process_index(), jax.process_count())
-    self.restored_meta = {}
-    if self.checkpointer.latest_step() is not None:
-      state, self.restored_meta, step = self.checkpointer.restore(self.abstract_state())
-      self.data.restore(self.restored_meta['data'])
-      logging.info('resumed from step %d in %s', step, self.ckpt_dir)
-      print(f'Resuming from checkpoint at step {step} in {self.ckpt_dir}', flush=True)
-      self.run = RunState(state, step, last_good=step)
-    else:
-      self.run = RunState(self.fresh_state(), 0)
-    self.writer = logger_lib.MetricWriter(os.path.join(self.workdir, 'tensorboard'))
-    self.metrics_path = os.path.join(self.workdir, 'metrics.jsonl')
-    self.eval_batches = self.task.eval_batches() if int(tcfg.eval_every) > 0 else {}
     # Model selection: the eval with the best ``train.select_by`` metric is kept in
     # checkpoints_best/ and its metrics (all splits, e.g. the test NLL at the best validation NLL)
     # in best.json.
     self.select_by = str(tcfg.select_by)
-    self.best_path = os.path.join(self.workdir, 'best.json')
-    if self.select_by and os.path.exists(self.best_path):
-      with open(self.best_path) as f:
-        self.run.best = json.load(f)
-    self.best_ckpt = (ckpt_lib.Checkpointer(os.path.join(self.workdir, 'checkpoints_best'),
-                                            every=1, keep=1, async_save=async_save)
-                      if self.select_by else None)
-    self.history: list[dict] = []       # host metrics of the steps since the last train log
+    for lane in self.lanes:
+      if self.stacked:
+        write_config(self.seed_config(lane.seed), lane.workdir)
+      lane.checkpointer = ckpt_lib.Checkpointer(lane.ckpt_dir, every=int(tcfg.checkpoint_every),
+                                                keep=int(tcfg.keep_checkpoints),
+                                                async_save=async_save)
+      lane.data = self.task.train_data(jax.process_index(), jax.process_count(),
+                                       **({'seed': lane.seed} if self.stacked else {}))
+      lane.writer = logger_lib.MetricWriter(os.path.join(lane.workdir, 'tensorboard'))
+      best_path = os.path.join(lane.workdir, 'best.json')
+      if self.select_by and os.path.exists(best_path):
+        with open(best_path) as f:
+          lane.best = json.load(f)
+      if self.select_by:
+        lane.best_ckpt = ckpt_lib.Checkpointer(os.path.join(lane.workdir, 'checkpoints_best'),
+                                               every=1, keep=1, async_save=async_save)
+    self.eval_pending = False
+    step = self._resume_step()
+    if step is not None:
+      states = []
+      for lane in self.lanes:
+        state, meta, _ = lane.checkpointer.restore(self.abstract_state(one_seed=True), step)
+        lane.data.restore(meta['data'])
+        self.eval_pending = bool(meta.get('eval_pending'))
+        states.append(state)
+      state = states[0] if not self.stacked else jax.device_put(
+          jax.tree.map(lambda *xs: jnp.stack(xs), *states), self.repl)
+      logging.info('resumed from step %d in %s', step, self.workdir)
+      where = self.ckpt_dir if not self.stacked else os.path.join(self.workdir, 'seed_*')
+      print(f'Resuming from checkpoint at step {step} in {where}', flush=True)
+      self.run = RunState(state, step, last_good=step)
+    else:
+      self.run = RunState(self.fresh_state(), 0)
+    self.eval_batches = self.task.eval_batches() if int(tcfg.eval_every) > 0 else {}
     self.pending: list = []             # device metrics not yet fetched
     self.pending_first = self.run.step  # the step before pending[0]
     self.t_last, self.step_last = time.time(), self.run.step
+
+  def _resume_step(self) -> int | None:
+    """The newest step every lane has a checkpoint of (None: start afresh)."""
+    steps = [set(lane.checkpointer.all_steps()) for lane in self.lanes]
+    common = set.intersection(*steps)
+    if common:
+      return max(common)
+    if any(steps):
+      raise ValueError(f'{self.workdir}: its seeds have no checkpoint step in common '
+                       f'({[sorted(s) for s in steps]}); resume is not possible')
+    return None
+
+  def seed_config(self, seed: int):
+    """The config of seed ``seed``'s own workdir: this one with ``seed`` and ``train.seeds = 0``."""
+    config = self.config.copy_and_resolve_references()
+    with config.unlocked():
+      config.seed = seed
+      config.train.seeds = 0
+    return config
 
   def _profile_start(self, window, step: int):
     """Starts a ``jax.profiler`` trace (into ``WORKDIR/tensorboard``) before step ``window[0]``
@@ -319,10 +430,13 @@ class Trainer:
     print(f'profile of steps {window[0]}..{self.run.step} written to '
           f'{os.path.join(self.workdir, "tensorboard")}', flush=True)
 
-  def log_json(self, record: dict):
+  def log_json(self, lane: Lane, record: dict):
     if self.is_main:
-      with open(self.metrics_path, 'a') as f:
+      with open(os.path.join(lane.workdir, 'metrics.jsonl'), 'a') as f:
         f.write(json.dumps(record, sort_keys=True) + '\n')
+
+  def _lane_metrics(self, metrics: dict, index: int) -> dict:
+    return {k: v[index] for k, v in metrics.items()} if self.stacked else metrics
 
   def flush_pending(self, step: int):
     """Fetches the pending steps' metrics, checks them for NaN/Inf and logs each step's record
@@ -330,11 +444,15 @@ class Trainer:
     if not self.pending:
       return
     host = [jax.tree.map(np.asarray, m) for m in jax.device_get(self.pending)]
-    _check_finite(host, self.pending_first, self.run.last_good, self.ckpt_dir)
-    if self.config.train.log_every_step_to_json:
-      for i, m in enumerate(host):
-        self.log_json({'step': self.pending_first + i + 1, **{k: float(v) for k, v in m.items()}})
-    self.history.extend(host)
+    for i, lane in enumerate(self.lanes):
+      lane_host = [self._lane_metrics(m, i) for m in host]
+      what = f'seed {lane.seed}: ' if self.stacked else ''
+      _check_finite(lane_host, self.pending_first, self.run.last_good, lane.ckpt_dir, what)
+      if self.config.train.log_every_step_to_json:
+        for j, m in enumerate(lane_host):
+          self.log_json(lane, {'step': self.pending_first + j + 1,
+                               **{k: float(v) for k, v in m.items()}})
+      lane.history.extend(lane_host)
     self.pending, self.pending_first = [], step
 
   def log_train(self, step: int):
@@ -342,81 +460,105 @@ class Trainer:
     self.flush_pending(step)
     now = time.time()
     rate = (step - self.step_last) / max(now - self.t_last, 1e-9)
-    scalars = _mean_metrics(self.history)
-    scalars.update(steps_per_s=rate, examples_per_s=rate * self.global_batch)
-    scalars.update({f'lr/{k}': v for k, v in self.task.learning_rates(step).items()})
-    self.writer.scalars(step, scalars, prefix='train/')
-    self.log_json({'step': step, 'split': 'train', **scalars})
-    self.bar.set_postfix(loss=f"{scalars['loss']:.4f}")
-    self.history, self.t_last, self.step_last = [], now, step
+    rates = {f'lr/{k}': v for k, v in self.task.learning_rates(step).items()}
+    losses = []
+    for lane in self.lanes:
+      scalars = _mean_metrics(lane.history)
+      scalars.update(steps_per_s=rate, examples_per_s=rate * self.global_batch)
+      scalars.update(rates)
+      lane.writer.scalars(step, scalars, prefix='train/')
+      self.log_json(lane, {'step': step, 'split': 'train', **scalars})
+      losses.append(scalars['loss'])
+      lane.history = []
+    self.bar.set_postfix(loss=' '.join(f'{x:.4f}' for x in losses))
+    self.t_last, self.step_last = now, step
 
   def evaluate_and_log(self, step: int):
-    """Evaluates and samples the state at ``step``; logs it; keeps the best by ``select_by``."""
+    """Evaluates and samples each seed's state at ``step``; logs it; keeps the best by
+    ``select_by``."""
     run, tcfg = self.run, self.config.train
     _check_state_finite(run.state, step, run.last_good, self.ckpt_dir)
-    ev = self.evaluate(run.state, self.eval_batches)
-    sample_dir = os.path.join(self.workdir, 'samples', f'step_{step:07d}')
-    ev.update(self.generate(run.state, step, self.writer, sample_dir))
-    self.writer.scalars(step, ev, prefix='eval/')
-    self.log_json({'step': step, 'split': 'eval', **ev})
-    self.bar.write(f'step {step}: ' + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
-    run.final = dict(ev)
-    if not self.select_by:
-      return
-    if self.select_by not in ev:
-      raise KeyError(f'config.train.select_by={self.select_by!r} is not an eval metric; '
-                     f'eval metrics: {sorted(ev)}')
-    sign = -1.0 if str(tcfg.select_mode) == 'min' else 1.0
-    if not run.best or sign * ev[self.select_by] > sign * run.best[self.select_by]:
-      run.best = {'step': step, **ev}
-      self.best_ckpt.save(step, run.state, self._meta(step), force=True)
-      if self.is_main:
-        with open(self.best_path, 'w') as f:
-          json.dump(run.best, f, indent=1, sort_keys=True)
+    evs = self.evaluate(run.state, self.eval_batches)
+    for i, lane in enumerate(self.lanes):
+      ev = evs[i] if self.stacked else evs
+      state = self.seed_state(run.state, i)
+      sample_dir = os.path.join(lane.workdir, 'samples', f'step_{step:07d}')
+      ev.update(self.generate(state, step, lane.writer, sample_dir, lane.keys))
+      lane.writer.scalars(step, ev, prefix='eval/')
+      self.log_json(lane, {'step': step, 'split': 'eval', **ev})
+      self.bar.write((f'seed {lane.seed}, ' if self.stacked else '') + f'step {step}: '
+                     + ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
+      lane.final = dict(ev)
+      if not self.select_by:
+        continue
+      if self.select_by not in ev:
+        raise KeyError(f'config.train.select_by={self.select_by!r} is not an eval metric; '
+                       f'eval metrics: {sorted(ev)}')
+      sign = -1.0 if str(tcfg.select_mode) == 'min' else 1.0
+      if not lane.best or sign * ev[self.select_by] > sign * lane.best[self.select_by]:
+        lane.best = {'step': step, **ev}
+        lane.best_ckpt.save(step, state, self._meta(lane, step), force=True)
+        if self.is_main:
+          with open(os.path.join(lane.workdir, 'best.json'), 'w') as f:
+            json.dump(lane.best, f, indent=1, sort_keys=True)
 
-  def _meta(self, step: int, eval_pending: bool = False) -> dict:
+  def _meta(self, lane: Lane, step: int, eval_pending: bool = False) -> dict:
     # eval_pending: the checkpoint's step was due an evaluation that SIGTERM cut short; the
     # resumed run evaluates it first.
-    return {'step': step, 'data': self.data.state(), 'seed': int(self.config.seed),
-            'train_key': np.asarray(jax.random.key_data(self.keys['train'])).tolist(),
+    return {'step': step, 'data': lane.data.state(), 'seed': lane.seed,
+            'train_key': np.asarray(jax.random.key_data(lane.keys['train'])).tolist(),
             'eval_pending': bool(eval_pending)}
 
   def save(self, step: int, eval_pending: bool = False):
-    """Checkpoints the (finite) state at ``step``."""
+    """Checkpoints each seed's (finite) state at ``step``."""
     self.flush_pending(step)
     _check_state_finite(self.run.state, step, self.run.last_good, self.ckpt_dir)
-    self.checkpointer.save(step, self.run.state, self._meta(step, eval_pending), force=True)
+    for i, lane in enumerate(self.lanes):
+      lane.checkpointer.save(step, self.seed_state(self.run.state, i),
+                             self._meta(lane, step, eval_pending), force=True)
     self.run.last_good = step
 
   def _close(self):
     self.bar.close()
-    if hasattr(self.data, 'close'):
-      self.data.close()
-    self.checkpointer.close()
-    if self.best_ckpt is not None:
-      self.best_ckpt.close()
-    self.writer.flush()
+    for lane in self.lanes:
+      if hasattr(lane.data, 'close'):
+        lane.data.close()
+      lane.checkpointer.close()
+      if lane.best_ckpt is not None:
+        lane.best_ckpt.close()
+      lane.writer.flush()
 
   def _finish(self, num_steps: int) -> dict[str, Any]:
-    run = self.run
-    final = dict(run.final, step=run.step)
-    final.update({f'best/{k}': v for k, v in run.best.items()})
-    if self.is_main and run.step == num_steps:
-      hp = dict(_flatten(self.config.to_dict()))
-      hp.update(self.task.hparams())
-      self.writer.hparams(hp, {k: v for k, v in final.items() if isinstance(v, float)})
-    self.writer.close()
-    return final
+    finals = []
+    for lane in self.lanes:
+      final = dict(lane.final, step=self.run.step)
+      final.update({f'best/{k}': v for k, v in lane.best.items()})
+      if self.is_main and self.run.step == num_steps:
+        config = self.seed_config(lane.seed) if self.stacked else self.config
+        hp = dict(_flatten(config.to_dict()))
+        hp.update(self.task.hparams())
+        lane.writer.hparams(hp, {k: v for k, v in final.items() if isinstance(v, float)})
+      lane.writer.close()
+      finals.append(final)
+    if self.stacked:
+      return {'step': self.run.step, 'seeds': finals}
+    return finals[0]
+
+
+def with_norms(task_step, state, batch, rng):
+  """A task's ``train_step``, with ``param_norm`` / ``update_norm`` of ``state['params']`` added
+  to its metrics."""
+  new, metrics = task_step(state, batch, rng)
+  change = jax.tree.map(jnp.subtract, new['params'], state['params'])
+  return new, dict(metrics, param_norm=optax.tree.norm(new['params']),
+                   update_norm=optax.tree.norm(change))
 
 
 def train_step_fn(task_step, train_key):
   """The loop's step around a task's ``train_step``: its rng is ``fold_in(train_key, step)``, and
   ``param_norm`` / ``update_norm`` of ``state['params']`` join its metrics."""
   def step_fn(state, batch, step):
-    new, metrics = task_step(state, batch, jax.random.fold_in(train_key, step))
-    change = jax.tree.map(jnp.subtract, new['params'], state['params'])
-    return new, dict(metrics, param_norm=optax.tree.norm(new['params']),
-                     update_norm=optax.tree.norm(change))
+    return with_norms(task_step, state, batch, jax.random.fold_in(train_key, step))
   return step_fn
 
 
@@ -433,12 +575,13 @@ def _stop_non_finite(what: str, last_good: int | None, ckpt_dir: str):
       f'(--config.optim.learning_rate, --config.optim.grad_clip_norm).')
 
 
-def _check_finite(history, first_step: int, last_good: int | None, ckpt_dir: str):
+def _check_finite(history, first_step: int, last_good: int | None, ckpt_dir: str,
+                  what: str = ''):
   for i, m in enumerate(history):
     for k in ('loss', 'grad_norm'):
       if k in m and not np.all(np.isfinite(m[k])):
-        _stop_non_finite(f'{k} became {float(m[k])} at step {first_step + i + 1}', last_good,
-                         ckpt_dir)
+        _stop_non_finite(f'{what}{k} became {float(m[k])} at step {first_step + i + 1}',
+                         last_good, ckpt_dir)
 
 
 @jax.jit
@@ -476,6 +619,10 @@ def _flatten(d: dict, prefix: str = '') -> dict[str, Any]:
 def restore_for_inference(workdir: str, step: int | None = None, best: bool = False):
   """(config, trainer, state, step) of a workdir's latest (or given, or best) checkpoint."""
   config = load_config(workdir)
+  if int(config.train.seeds):
+    seeds = int(config.seed) + np.arange(int(config.train.seeds))
+    raise ValueError(f'{workdir}: a run of {len(seeds)} seeds side by side; give one of its '
+                     f'seed workdirs ({", ".join(f"seed_{s}" for s in seeds)})')
   trainer = Trainer(config, workdir)
   folder = 'checkpoints_best' if best else 'checkpoints'
   checkpointer = ckpt_lib.Checkpointer(os.path.join(trainer.workdir, folder), every=1)

@@ -67,8 +67,9 @@ def check_batch_size(global_batch: int, mesh, key: str = 'config.data.batch_size
                      f'({jax.process_count()})')
 
 
-def shard_batch(local_batch, mesh):
-  """Turns this process's slice of the batch (numpy, leading axis) into global sharded arrays."""
-  sharding = batch_sharding(mesh)
+def shard_batch(local_batch, mesh, sharding: NamedSharding | None = None):
+  """Turns this process's slice of the batch (numpy, leading axis) into global arrays, split over
+  the devices by ``sharding`` (default :func:`batch_sharding`)."""
+  sharding = sharding or batch_sharding(mesh)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)

@@ -12,10 +12,11 @@ import numpy as np
 from dsjax.tables import hist_rnn
 
 
-def test_vmapped_seeds_match_a_single_seed_run():
+def test_vmapped_seeds_match_a_single_seed_run(tmp_path):
   from dsjax.train.loop import purpose_keys
   s = hist_rnn.settings(quick=True, steps=2)
-  task, params, _, _ = hist_rnn._train_model('hist', s, [0, 1], lambda m: None)
+  task, params, _, _ = hist_rnn._train_model('hist', s, [0, 1], lambda m: None, 0.0,
+                                             str(tmp_path / 'hist'))
   keys = purpose_keys(1)
   state = jax.jit(task.init)(keys['init'])
   data = task.train_data(0, 1, seed=1)

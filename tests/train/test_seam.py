@@ -163,3 +163,79 @@ def test_a_checkpoint_of_another_state_layout_is_refused_by_name(tmp_path):
                                        r"\['opt_state', 'params'\]"):
     ckpt.restore(want)
   ckpt.close()
+
+
+def _seed_records(workdir):
+  return [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+
+
+def test_several_seeds_train_side_by_side_each_as_its_own_run(tmp_path):
+  """``train.seeds=2``: each seed's workdir holds its own metrics, checkpoints and samples; seed S
+  trains as a plain run of seed S would (up to float reassociation in the vmapped program), and
+  the seed workdir is a plain workdir for inference."""
+  import pytest
+
+  from dsjax.train.loop import restore_for_inference, train_and_evaluate
+  over = {'train.quiet': True, 'train.log_every_step_to_json': True}
+  config = configs.load_config('pianoroll_lstm:tiny', **over, **{'train.seeds': 2, 'seed': 3})
+  final = train_and_evaluate(config, str(tmp_path / 'two'))
+  assert final['step'] == config.train.num_steps and len(final['seeds']) == 2
+  plain = configs.load_config('pianoroll_lstm:tiny', **over, **{'seed': 4})
+  train_and_evaluate(plain, str(tmp_path / 'plain4'))
+  seed4 = str(tmp_path / 'two' / 'seed_4')
+  a, b = _seed_records(seed4), _seed_records(str(tmp_path / 'plain4'))
+  steps = [r for r in a if 'split' not in r]
+  assert len(steps) == config.train.num_steps
+  for ra, rb in zip(a, b):
+    assert ra['step'] == rb['step']
+    for k in ('loss', 'grad_norm', 'param_norm', 'valid/frame_nll'):
+      if k in ra:
+        np.testing.assert_allclose(ra[k], rb[k], rtol=1e-4)
+  seed3_losses = [r['loss'] for r in _seed_records(str(tmp_path / 'two' / 'seed_3'))
+                  if 'split' not in r]
+  assert seed3_losses != [r['loss'] for r in steps]             # the seeds differ
+  assert os.listdir(os.path.join(seed4, 'samples'))
+  cfg, _, state, step = restore_for_inference(seed4)
+  assert cfg.seed == 4 and cfg.train.seeds == 0 and step == config.train.num_steps
+  with pytest.raises(ValueError, match='seed_3, seed_4'):
+    restore_for_inference(str(tmp_path / 'two'))
+
+
+def test_several_seeds_resume_exactly(tmp_path, monkeypatch, capsys):
+  """A two-seed run stopped by SIGTERM off its checkpoint grid and resumed logs, for each seed,
+  what the uninterrupted run logs, and selects the same best step."""
+  from dsjax.train import loop
+  from tests.train.test_train import _sigterm_after
+  config = configs.load_config('baseline_lstm:tiny', **{
+      'train.quiet': True, 'train.log_every_step_to_json': True, 'train.seeds': 2,
+      'train.checkpoint_every': 3, 'train.eval_every': 3, 'train.num_steps': 9,
+      'train.select_by': 'valid/nll_per_event'})
+  full, stopped = str(tmp_path / 'full'), str(tmp_path / 'stopped')
+  loop.train_and_evaluate(config, full)
+  with monkeypatch.context() as m:
+    m.setattr(loop, 'Trainer', _sigterm_after(loop.Trainer, 5))
+    assert loop.train_and_evaluate(config, stopped)['step'] == 5
+  capsys.readouterr()
+  loop.train_and_evaluate(config, stopped)
+  assert 'Resuming from checkpoint at step 5 ' in capsys.readouterr().out
+
+  def records(workdir):
+    out = {}
+    for r in _seed_records(workdir):
+      out[(r['step'], r.get('split'))] = {k: v for k, v in r.items() if not k.endswith('per_s')}
+    return out
+  for seed in ('seed_0', 'seed_1'):
+    a = records(os.path.join(full, seed))
+    b = records(os.path.join(stopped, seed))
+    assert a == b and (9, 'eval') in a
+    best = [json.load(open(os.path.join(d, seed, 'best.json'))) for d in (full, stopped)]
+    assert best[0] == best[1]
+
+
+def test_a_task_that_cannot_vmap_seeds_refuses_them():
+  import pytest
+
+  from dsjax.train.loop import Trainer
+  config = configs.load_config('seqgan:tiny', **{'train.seeds': 2})
+  with pytest.raises(ValueError, match=r'config.train.seeds=2: SeqGANTask cannot'):
+    Trainer(config, '/tmp/never-written')
