@@ -1,13 +1,10 @@
 """Process set-up for the entry points: transparent huge pages for XLA's CPU buffers.
 
-XLA on CPU allocates its temporaries afresh on every call of a compiled step (a W1 training step of
-``bench/rnn_speed.py`` has 503 MB of them). Large allocations come from ``mmap``, so each call
-first-touches new 4 KiB pages, and on a virtual machine a page fault costs microseconds:
-zero-filling one ``[256, 32, 4, 512]`` scan buffer took 43 ms, and 16 ms with huge pages. glibc's
-malloc tunable ``glibc.malloc.hugetlb=1`` (glibc >= 2.35) makes it ``madvise`` its memory for
-transparent huge pages (2 MiB), 512 times fewer faults. Measured with ``bench/rnn_speed.py`` on the
-2-core CPU machine, with and without it in one sitting: W1 training +12% tokens/s (twice), the W2
-critic step -21% and the generator step -17% ms.
+XLA on CPU allocates its temporaries afresh on every call of a compiled step. Large allocations
+come from ``mmap``, so each call first-touches new 4 KiB pages, and on a virtual machine a page
+fault costs microseconds. glibc's malloc tunable ``glibc.malloc.hugetlb=1`` (glibc >= 2.35) makes
+it ``madvise`` its memory for transparent huge pages (2 MiB), 512 times fewer faults (the README's
+Benchmarks section gives what that saves).
 
 The tunable is read when the process starts, so :func:`reexec_with_huge_pages` re-executes the
 command line with it set. The launchers call it first thing; ``DSJAX_HUGE_PAGES=0`` turns it off.

@@ -49,8 +49,8 @@ def event_lm_stepper(params, condition=None, compute_dtype=None):
   [batch, vocab], carry)``, the same values as ``EventLM.apply`` on one step.
 
   Built on :func:`dsjax.nn.recurrent.lstm_stack_stepper` (the embedding folded into a ``[vocab,
-  4H]`` table, the ``condition [batch, C]`` projected once, later layers' kernels stacked): about
-  1.7x faster per step than ``apply`` inside the scan (``bench/rnn_speed.py --w3-module``).
+  4H]`` table, the ``condition [batch, C]`` projected once, later layers' kernels stacked), so a
+  sampler's scan does less per step than ``apply`` would (``bench/rnn_speed.py --w3-module``).
   ``compute_dtype``: see :func:`~dsjax.nn.recurrent.lstm_stack_stepper` (``None``: exact).
   """
   stack = lstm_stack_stepper(params['rnn'], embedding=params['embed']['embedding'],

@@ -37,8 +37,8 @@ Metrics (means over the step's critic or generator updates): ``loss`` (the criti
 ``g_grad_norm``, ``grad_norm`` (sqrt(d_grad_norm^2 + g_grad_norm^2), which the loop checks for
 NaN), ``fake_density`` / ``real_density`` (sounding keys per frame above ``gan.critic_threshold``).
 
-Against collapse (measured on the ``cpu`` comparison, where all three GANs without these held one
-chord for the whole window in every sample; see ``dsjax/tables/gans.py``):
+Against collapse (see ``dsjax/tables/gans.py`` and the README for what each did on the ``cpu``
+comparison):
 
 * ``model.generator.step_noise``: channels of fresh noise per step appended to the code image
   (:func:`dsjax.models.gan.add_step_noise`). A code constant over time is a constant LSTM input,
