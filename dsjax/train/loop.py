@@ -55,14 +55,27 @@ def changed_settings(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
           if a.get(k) != b.get(k) and k not in NOT_TRAINING}
 
 
+def with_base_defaults(saved: dict) -> dict:
+  """``saved`` (a config dict a run wrote) with the keys of ``configs.common.base_config()`` it
+  lacks (the shared keys added since that run was made) at their defaults."""
+  from configs.common import base_config
+
+  def merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+      out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+  return merge(base_config().to_dict(), saved)
+
+
 def load_config(workdir: str):
-  """The resolved config a run wrote to its workdir."""
+  """The resolved config a run wrote to its workdir (shared keys added since at their defaults)."""
   import ml_collections
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path}: not a dsjax workdir (no config.json)')
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(with_base_defaults(json.load(f)))
 
 
 class _SigtermFlag:
@@ -337,7 +350,8 @@ class Trainer:
     if not (os.path.exists(previous) and self.is_main):
       return
     with open(previous) as f:
-      changed = changed_settings(json.load(f), json.loads(self.config.to_json_best_effort()))
+      changed = changed_settings(with_base_defaults(json.load(f)),
+                                 json.loads(self.config.to_json_best_effort()))
     if changed:  # e.g. a longer num_steps also stretches the learning-rate schedule
       lines = '\n'.join(f'  {k}: {a!r} -> {b!r}' for k, a, b in
                         ((k, *v) for k, v in changed.items()))

@@ -239,3 +239,18 @@ def test_a_task_that_cannot_vmap_seeds_refuses_them():
   config = configs.load_config('seqgan:tiny', **{'train.seeds': 2})
   with pytest.raises(ValueError, match=r'config.train.seeds=2: SeqGANTask cannot'):
     Trainer(config, '/tmp/never-written')
+
+
+def test_a_workdir_from_before_a_shared_key_existed_still_loads(tmp_path):
+  """config.json of an older run lacks shared keys added since (train.seeds, train.profile_steps):
+  they take their defaults, every saved value stays."""
+  from dsjax.train.loop import load_config
+  saved = configs.load_config('pianoroll_lstm:tiny').to_dict()
+  del saved['train']['seeds'], saved['train']['profile_steps']
+  saved['train']['num_steps'] = 7
+  os.makedirs(tmp_path / 'old')
+  with open(tmp_path / 'old' / 'config.json', 'w') as f:
+    json.dump(saved, f)
+  config = load_config(str(tmp_path / 'old'))
+  assert config.train.seeds == 0 and config.train.profile_steps == 0
+  assert config.train.num_steps == 7 and config.model.head == saved['model']['head']
