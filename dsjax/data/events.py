@@ -34,7 +34,7 @@ from typing import Union
 
 import numpy as np
 
-from dsjax.data.notes import NOTE_DTYPE, Piece, sort_notes
+from dsjax.data.notes import NOTE_DTYPE, Piece, check_qpm, sort_notes
 
 NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 VELOCITY_BINS = ('log2', 'linear32', 'none')
@@ -281,28 +281,35 @@ def _check_ids(ids, vocab: EventVocab) -> np.ndarray:
     if arr.size or arr.dtype.kind not in 'f':
       raise ValueError(f'event ids must be integers, got dtype {arr.dtype}')
     return np.zeros(0, np.int64)
-  arr = arr.astype(np.int64)
+  # Bounds are checked in the input's own dtype, so that a uint64 id above 2**63 - 1 is
+  # reported as itself and not as its wrapped int64 value.
   bad = np.flatnonzero((arr < 0) | (arr >= vocab.size))
   if len(bad):
     i = int(bad[0])
-    raise ValueError(f'event id {arr[i]} at position {i} outside the vocabulary '
+    raise ValueError(f'event id {arr[i].item()} at position {i} outside the vocabulary '
                      f'[0, {vocab.size}) ({len(bad)} bad ids in all)')
-  return arr
+  return arr.astype(np.int64)
 
 
 def decode_events(ids, vocab: EventVocab = EventVocab(), *, max_sustain: float | None = None,
                   default_velocity: int = 64) -> np.ndarray:
   """Event ids ``[n_events]`` -> notes ``NOTE_DTYPE[n_notes]`` (program 0, part 0), sorted.
 
-  Accepts any integer sequence in ``[0, vocab.size)``:
+  Accepts any integer sequence in ``[0, vocab.size)``. One note of a pitch sounds at a time, as
+  on a piano:
   - a note-off of a pitch that is not sounding is ignored;
-  - a note-on of a sounding pitch closes the earlier note there and starts a new one;
+  - a note-on of a sounding pitch (a re-strike) ends the sounding note there and starts a new one;
+    a note re-struck on the step it started on is replaced by the new one (the last note-on of a
+    pitch on one step is the one that sounds, with the velocity in force there);
   - notes still sounding after the last event end at the final time (after trailing shifts);
   - a note whose on and off fall on the same time step lasts one step (``shift_ms``);
   - ``max_sustain`` (seconds; rounded down to whole steps, at least one) cuts longer notes;
+    ``None`` or ``inf`` is no limit;
   - velocity is the representative of the last velocity event, ``default_velocity`` before any.
+  So the notes never overlap on one pitch, and a MIDI file written from them (at a tempo whose
+  tick is shorter than ``shift_ms``) reads back as the same notes up to one tick.
   Raises ValueError for a 2-D or non-integer input or an id outside the vocabulary (naming the
-  id and its position).
+  id and its position), or a ``max_sustain`` that is not > 0.
   """
   ids = _check_ids(ids, vocab)
   if not 1 <= int(default_velocity) <= 127:
@@ -323,14 +330,21 @@ def decode_events(ids, vocab: EventVocab = EventVocab(), *, max_sustain: float |
   next_time = np.full(len(pos), t_final)
   next_time[:-1] = np.where(same_next[:-1], time[pos[1:]], t_final)
   on = ids[pos] < vocab.note_off_offset
-  on_pos = pos[on]
+  on_pos, on_pit = pos[on], pit[on]
   qs = time[on_pos]
   qe = np.maximum(next_time[on], qs + 1)
+  # Of the note-ons of one pitch on one step only the last sounds: the earlier ones would last
+  # zero steps (a MIDI reader drops such notes or stacks them on the new one).
+  last = np.ones(len(on_pos), bool)
+  last[:-1] = (on_pit[1:] != on_pit[:-1]) | (qs[1:] != qs[:-1])
+  on_pos, on_pit, qs, qe = on_pos[last], on_pit[last], qs[last], qe[last]
   if max_sustain is not None:
     if not max_sustain > 0:
       raise ValueError(f'max_sustain must be > 0 seconds, got {max_sustain}')
-    max_steps = max(1, int(np.floor(max_sustain * vocab.steps_per_second + 1e-9)))
-    qe = np.minimum(qe, qs + max_steps)
+    # Compared as floats first: a limit longer than the whole sequence (inf included) is none.
+    max_steps = max(1.0, np.floor(float(max_sustain) * vocab.steps_per_second + 1e-9))
+    if max_steps <= t_final:
+      qe = np.minimum(qe, qs + int(max_steps))
 
   if vocab.num_velocity_bins:
     is_vel = ids >= vocab.velocity_offset
@@ -340,13 +354,17 @@ def decode_events(ids, vocab: EventVocab = EventVocab(), *, max_sustain: float |
     vel = np.where(last_vel >= 0, rep, int(default_velocity))
   else:
     vel = np.full(len(on_pos), int(default_velocity))
-  return _make(pit[on], qs, qe, vel, vocab)
+  return _make(on_pit, qs, qe, vel, vocab)
 
 
 def decode_events_to_piece(ids, vocab: EventVocab = EventVocab(), *, name: str = 'decoded',
                            max_sustain: float | None = None, default_velocity: int = 64,
                            program: int = 0, qpm: float = 120.0) -> Piece:
-  """``decode_events`` wrapped in a :class:`Piece` (one part, the given program and tempo)."""
+  """``decode_events`` wrapped in a :class:`Piece` (one part, the given program and tempo).
+
+  Raises ValueError for a ``qpm`` that is not a finite number > 0 (besides ``decode_events``'s).
+  """
+  qpm = check_qpm(qpm)
   notes = decode_events(ids, vocab, max_sustain=max_sustain, default_velocity=default_velocity)
   notes['program'] = program
   return Piece(name=name, notes=notes, tempo_qpm=np.array([qpm], np.float64))

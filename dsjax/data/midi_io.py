@@ -17,7 +17,7 @@ from typing import Union
 import numpy as np
 import pretty_midi
 
-from dsjax.data.notes import NOTE_DTYPE, Piece, sort_notes
+from dsjax.data.notes import NOTE_DTYPE, Piece, check_qpm, sort_notes
 
 _log = logging.getLogger(__name__)
 
@@ -181,11 +181,12 @@ def piece_to_pretty_midi(piece: Piece | np.ndarray, *, default_program: int = 0,
   One instrument per distinct ``(part, program, is_drum)``, in that sorted order. Notes whose
   program lies outside 0..127 (e.g. -1 for "unset") get ``default_program``. Only the piece's
   initial tempo is written (note times in seconds are kept exactly up to one tick).
-  Velocities are clipped to 1..127.
+  Velocities are clipped to 1..127. Raises ValueError for an initial tempo that is not a finite
+  number > 0.
   """
   piece = _as_piece(piece)
   notes = piece.notes
-  qpm = float(piece.tempo_qpm[0]) if len(piece.tempo_qpm) else 120.0
+  qpm = check_qpm(piece.tempo_qpm[0], 'tempo_qpm[0]') if len(piece.tempo_qpm) else 120.0
   pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=qpm)
   program = notes['program'].astype(np.int64)
   program = np.where((program < 0) | (program > 127), default_program, program)

@@ -40,6 +40,18 @@ def make_notes(pitch, start, end, velocity=80, program=0, is_drum=False, part=0)
   return sort_notes(notes)
 
 
+def check_qpm(qpm, name: str = 'qpm') -> float:
+  """``qpm`` (quarter notes per minute) as a float; a one-line ValueError naming the value unless
+  it is a finite number > 0."""
+  try:
+    value = float(qpm)
+  except (TypeError, ValueError):
+    raise ValueError(f'{name} must be a finite number > 0, got {qpm!r}') from None
+  if not (np.isfinite(value) and value > 0):
+    raise ValueError(f'{name} must be a finite number > 0, got {value!r}')
+  return value
+
+
 def sort_notes(notes: np.ndarray) -> np.ndarray:
   """Sorts notes by start, then pitch, then end (stable)."""
   order = np.lexsort((notes['end'], notes['pitch'], notes['start']))
@@ -54,7 +66,7 @@ class Piece:
     name: a stable identifier (``"<dataset>:<name>"`` for corpora); used for splits.
     notes: ``NOTE_DTYPE[n]``, sorted by ``(start, pitch)``.
     tempo_times: seconds at which each tempo starts; ``tempo_times[0] == 0``.
-    tempo_qpm: quarter notes per minute for each segment.
+    tempo_qpm: quarter notes per minute for each segment (finite and > 0, else ValueError).
     group: pieces of one group (variants of one chorale) go to the same split.
   """
   name: str
@@ -67,6 +79,10 @@ class Piece:
     self.notes = np.asarray(self.notes, NOTE_DTYPE)
     self.tempo_times = np.asarray(self.tempo_times, np.float64).reshape(-1)
     self.tempo_qpm = np.asarray(self.tempo_qpm, np.float64).reshape(-1)
+    bad = np.flatnonzero(~(np.isfinite(self.tempo_qpm) & (self.tempo_qpm > 0)))
+    if len(bad):
+      raise ValueError(f'piece {self.name!r}: tempo_qpm must be finite and > 0, got '
+                       f'{self.tempo_qpm[bad[0]]} at segment {bad[0]}')
     if self.group is None:
       self.group = self.name
 

@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from dsjax.data.notes import NOTE_DTYPE, Piece, sort_notes
+from dsjax.data.notes import NOTE_DTYPE, Piece, check_qpm, sort_notes
 
 KEYS_88_LOWEST = 21  # A0; the 88 keys are MIDI 21..108.
 PLANE_NAMES = ('sounding', 'onset', 'velocity')
@@ -253,7 +253,11 @@ def decode_pianoroll_frames(active: np.ndarray, onset: np.ndarray | None = None,
 
 def frames_to_seconds(frames: np.ndarray, grid: str, step: float, qpm: float = 120.0,
                       tempo: Piece | None = None) -> np.ndarray:
-  """Grid frames -> seconds (beats through ``tempo``'s map if given, else at ``qpm``)."""
+  """Grid frames -> seconds (beats through ``tempo``'s map if given, else at ``qpm``).
+
+  Raises ValueError for a ``qpm`` that is not a finite number > 0.
+  """
+  qpm = check_qpm(qpm)
   t = frames.astype(np.float64) * step
   if grid == 'seconds':
     return t
@@ -284,7 +288,13 @@ def decode_pianoroll(roll: np.ndarray, cfg: RollConfig = RollConfig(), *, thresh
 
   Returns:
     ``NOTE_DTYPE[n]`` sorted by ``(start, pitch)``, program 0, part 0.
+  Raises:
+    ValueError: a non-finite ``threshold``, a ``qpm`` that is not a finite number > 0, or a roll
+      or plane whose shape does not match ``cfg``.
   """
+  if not np.all(np.isfinite(threshold)):
+    raise ValueError(f'threshold must be a finite number, got {threshold!r}')
+  check_qpm(qpm)
   sounding, onset, velocity = _split_planes(roll, cfg, onset, velocity)
   active = sounding > threshold
   onset_b = None if onset is None else np.asarray(onset) > threshold

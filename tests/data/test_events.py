@@ -207,6 +207,9 @@ def test_decode_max_sustain():
     ([[1, 2], [3, 4]], r'1-D .*\(2, 2\)'),
     ([1.0, 2.5], 'value 2.5 at position 1'),
     ([True, False], 'integers'),
+    # Reported as itself, not as its wrapped int64 value (-9223372036854775808).
+    (np.array([7, 2**63], np.uint64), r'event id 9223372036854775808 at position 1 '),
+    (np.array([2**64 - 1], np.uint64), r'event id 18446744073709551615 at position 0 '),
 ])
 def test_decode_rejects_bad_ids(ids, match):
   with pytest.raises(ValueError, match=match):
@@ -217,6 +220,12 @@ def test_decode_to_piece():
   p = decode_events_to_piece([ON + 60, shift(50), OFF + 60], V, name='s', program=40, qpm=90)
   assert p.name == 's' and p.tempo_qpm.tolist() == [90.0]
   assert p.notes['program'].tolist() == [40] and notes_tuples(p.notes) == [(60, 0.0, 0.5, 64)]
+
+
+@pytest.mark.parametrize('qpm', [0, -90.0, float('nan'), float('inf')])
+def test_decode_to_piece_refuses_a_bad_tempo(qpm):
+  with pytest.raises(ValueError, match=f'^qpm must be a finite number > 0, got {float(qpm)}$'):
+    decode_events_to_piece([ON + 60, shift(50), OFF + 60], V, qpm=qpm)
 
 
 # ----------------------------------------------------------------------------- properties

@@ -101,6 +101,19 @@ def test_round_trip_generated(rows, qpm):
   assert np.abs(a['end'] - b['end']).max() <= tick + 1e-9
 
 
+@pytest.mark.parametrize('qpm', [0.0, -60.0, float('nan'), float('inf')])
+def test_a_bad_tempo_is_refused_by_the_piece_and_the_writer(tmp_path, qpm):
+  notes = make_notes([60], [0.0], [0.5])
+  with pytest.raises(ValueError, match=f"piece 'p': tempo_qpm must be finite and > 0, got {qpm}"):
+    Piece('p', notes, tempo_qpm=[120.0, qpm], tempo_times=[0.0, 1.0])
+  piece = Piece('p', notes)
+  piece.tempo_qpm = np.array([qpm])  # set after construction: the writer still refuses it
+  message = f'^tempo_qpm\\[0\\] must be a finite number > 0, got {qpm}$'
+  with pytest.raises(ValueError, match=message):
+    write_midi(piece, tmp_path / 'p.mid')
+  assert not (tmp_path / 'p.mid').exists()
+
+
 # ----------------------------------------------------------------------------- sustain pedal
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from dsjax.data.notes import Piece, make_notes
 from dsjax.data.pianoroll import (RollConfig, decode_pianoroll, decode_pianoroll_frames,
-                                  decode_pianoroll_to_piece, encode_pianoroll)
+                                  decode_pianoroll_to_piece, encode_pianoroll, frames_to_seconds)
 
 # At 120 qpm one beat is 0.5 s, so a sixteenth-note frame (0.25 beat) is 0.125 s.
 FRAME = 0.125
@@ -133,6 +133,29 @@ def test_decode_thresholds():
   tanh = np.where(probs > 0.5, 1.0, -1.0)
   assert fields(decode_pianoroll(tanh, threshold=0.0)) == fields(decode_pianoroll(probs))
   assert len(decode_pianoroll(-np.ones((4, 128)), threshold=0.0)) == 0
+
+
+@pytest.mark.parametrize('threshold', [float('nan'), float('inf'), -float('inf')])
+def test_decode_refuses_a_non_finite_threshold(threshold):
+  probs = np.full((4, 128), 0.7, np.float32)
+  with pytest.raises(ValueError, match=f'^threshold must be a finite number, got {threshold}$'):
+    decode_pianoroll(probs, threshold=threshold)
+  with pytest.raises(ValueError, match='threshold'):
+    decode_pianoroll_to_piece(probs, threshold=threshold)
+
+
+@pytest.mark.parametrize('qpm', [0.0, -120.0, float('nan'), float('inf')])
+def test_decode_refuses_a_bad_tempo(qpm):
+  roll = np.zeros((4, 128), np.uint8)
+  roll[1:3, 72] = 1
+  message = f'^qpm must be a finite number > 0, got {qpm}$'
+  for cfg in (RollConfig(), RollConfig(grid='seconds', step=0.1)):
+    with pytest.raises(ValueError, match=message):
+      decode_pianoroll(roll, cfg, qpm=qpm)
+    with pytest.raises(ValueError, match=message):
+      decode_pianoroll_to_piece(roll, cfg, qpm=qpm)
+  with pytest.raises(ValueError, match=message):
+    frames_to_seconds(np.arange(3), 'beats', 0.25, qpm)
 
 
 def test_max_sustain_ends_and_restrikes():
