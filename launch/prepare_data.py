@@ -11,6 +11,9 @@ that do not apply to the chosen encoding are ignored.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import time
 
 from absl import app
@@ -75,6 +78,28 @@ def options_from_flags() -> dict:
   return opts
 
 
+class _CacheSkipWarnings(logging.Filter):
+  """Drops the cache's warnings that list skipped files and pieces: the summary lists them."""
+
+  _CACHE_FILE = os.path.normcase(os.path.realpath(cache.__file__))
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    from_cache = (record.funcName in ('load_notes', 'prepare_dataset')
+                  and os.path.normcase(os.path.realpath(record.pathname)) == self._CACHE_FILE)
+    return not (record.levelno == logging.WARNING and from_cache)
+
+
+@contextlib.contextmanager
+def _skip_list_printed_once():
+  """While building, the skip list is left to the summary printed afterwards."""
+  root, skip = logging.getLogger(), _CacheSkipWarnings()
+  root.addFilter(skip)
+  try:
+    yield
+  finally:
+    root.removeFilter(skip)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -83,10 +108,11 @@ def main(argv):
   except (ValueError, NotADirectoryError) as e:
     raise app.UsageError(str(e)) from e
   t0 = time.perf_counter()
-  ds = cache.prepare_dataset(
-      FLAGS.source, FLAGS.encoding, FLAGS.out, valid_fraction=FLAGS.valid_fraction,
-      test_fraction=FLAGS.test_fraction, transpose_to_c=FLAGS.transpose_to_c,
-      workers=FLAGS.workers, progress=FLAGS.progress, rebuild=FLAGS.rebuild, **options)
+  with _skip_list_printed_once():
+    ds = cache.prepare_dataset(
+        FLAGS.source, FLAGS.encoding, FLAGS.out, valid_fraction=FLAGS.valid_fraction,
+        test_fraction=FLAGS.test_fraction, transpose_to_c=FLAGS.transpose_to_c,
+        workers=FLAGS.workers, progress=FLAGS.progress, rebuild=FLAGS.rebuild, **options)
   seconds = time.perf_counter() - t0
   print(ds.summary())
   print(f'{"built" if ds.built else "reused"} in {seconds:.1f} s')
