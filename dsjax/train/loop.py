@@ -7,6 +7,7 @@ resumed run continues exactly where the interrupted one would have gone.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,6 +25,7 @@ from dsjax.tasks import get_task
 from dsjax.train import checkpoint as ckpt_lib
 from dsjax.train import logger as logger_lib
 from dsjax.train import sharding as shd
+from dsjax.train import workdir_lock
 
 
 class NonFiniteLossError(RuntimeError):
@@ -289,7 +291,16 @@ class Trainer:
   def train(self) -> dict[str, Any]:
     """Trains to ``train.num_steps`` (resuming from the latest checkpoint), returns the final
     metrics (the last evaluation, ``step`` and ``best/*``; with ``train.seeds``, ``step`` and
-    ``seeds``, a list of each seed's)."""
+    ``seeds``, a list of each seed's). Holds the workdir's lock (one run per workdir)."""
+    with self._workdir_lock():
+      return self._train()
+
+  def _workdir_lock(self):
+    if not self.is_main:  # the processes of one multi-host run share the workdir
+      return contextlib.nullcontext()
+    return workdir_lock.hold(self.workdir)
+
+  def _train(self) -> dict[str, Any]:
     self._warn_changed_settings()
     write_config(self.config, self.workdir)
     self._open()
@@ -387,14 +398,15 @@ class Trainer:
         lane.best_ckpt = ckpt_lib.Checkpointer(os.path.join(lane.workdir, 'checkpoints_best'),
                                                every=1, keep=1, async_save=async_save)
     self.eval_pending = False
-    step = self._resume_step()
-    if step is not None:
-      states = []
-      for lane in self.lanes:
-        state, meta, _ = lane.checkpointer.restore(self.abstract_state(one_seed=True), step)
+    restored = self._restore_newest_good()
+    if restored is not None:
+      step, per_lane = restored
+      for lane, (_, meta, _) in zip(self.lanes, per_lane):
         lane.data.restore(meta['data'])
+        lane.history = _window_from_json(meta.get('train_window'))
         self.eval_pending = bool(meta.get('eval_pending'))
-        states.append(state)
+        self._truncate_metrics(lane, step)
+      states = [state for state, _, _ in per_lane]
       state = states[0] if not self.stacked else jax.device_put(
           jax.tree.map(lambda *xs: jnp.stack(xs), *states), self.repl)
       logging.info('resumed from step %d in %s', step, self.workdir)
@@ -402,11 +414,59 @@ class Trainer:
       print(f'Resuming from checkpoint at step {step} in {where}', flush=True)
       self.run = RunState(state, step, last_good=step)
     else:
+      for lane in self.lanes:
+        self._truncate_metrics(lane, 0)
       self.run = RunState(self.fresh_state(), 0)
     self.eval_batches = self.task.eval_batches() if int(tcfg.eval_every) > 0 else {}
     self.pending: list = []             # device metrics not yet fetched
     self.pending_first = self.run.step  # the step before pending[0]
     self.t_last, self.step_last = time.time(), self.run.step
+
+  def _restore_newest_good(self):
+    """``(step, [(state, meta, step) per lane])`` of the newest step every lane has an intact
+    checkpoint of, or None (start afresh). A damaged checkpoint is moved aside
+    (``checkpoints_damaged/``, kept) with one line saying which and why, and the next older one
+    is tried."""
+    abstract = self.abstract_state(one_seed=True)
+    while True:
+      step = self._resume_step()
+      if step is None:
+        return None
+      try:
+        return step, [lane.checkpointer.restore(abstract, step) for lane in self.lanes]
+      except ckpt_lib.CheckpointDamaged as e:
+        lane = next(lane for lane in self.lanes if e.path.startswith(lane.ckpt_dir + os.sep))
+        _sync_processes(f'dsjax_damaged_{step}_seen')
+        moved = lane.checkpointer.set_aside(step) if self.is_main else '?'
+        _sync_processes(f'dsjax_damaged_{step}_moved')
+        if not self.is_main:
+          lane.checkpointer.reload()
+        print(f'Skipping the checkpoint of step {step}: {e.reason}; moved to {moved}',
+              flush=True)
+
+  def _truncate_metrics(self, lane: 'Lane', step: int):
+    """Drops the records of ``metrics.jsonl`` after ``step`` (a resumed run writes them again),
+    and a last line cut short by a crash."""
+    path = os.path.join(lane.workdir, 'metrics.jsonl')
+    if not (self.is_main and os.path.exists(path)):
+      return
+    kept, dropped = [], 0
+    with open(path) as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except ValueError:
+          dropped += 1
+          continue
+        if isinstance(record, dict) and record.get('step', 0) <= step:
+          kept.append(line if line.endswith('\n') else line + '\n')
+        else:
+          dropped += 1
+    if dropped:
+      tmp = path + '.tmp'
+      with open(tmp, 'w') as f:
+        f.writelines(kept)
+      os.replace(tmp, path)
 
   def _resume_step(self) -> int | None:
     """The newest step every lane has a checkpoint of (None: start afresh)."""
@@ -521,7 +581,8 @@ class Trainer:
     # resumed run evaluates it first.
     return {'step': step, 'data': lane.data.state(), 'seed': lane.seed,
             'train_key': np.asarray(jax.random.key_data(lane.keys['train'])).tolist(),
-            'eval_pending': bool(eval_pending)}
+            'eval_pending': bool(eval_pending),
+            'train_window': _window_to_json(lane.history)}
 
   def save(self, step: int, eval_pending: bool = False):
     """Checkpoints each seed's (finite) state at ``step``."""
@@ -576,6 +637,29 @@ def train_step_fn(task_step, train_key):
   return step_fn
 
 
+def _window_to_json(history: list[dict]) -> dict:
+  """The per-step train metrics since the last train log (a checkpoint off the ``log_every``
+  grid carries them, so that the resumed run's next record averages the whole window)."""
+  if not history:
+    return {}
+  return {k: {'dtype': str(np.asarray(history[0][k]).dtype),
+              'values': [np.asarray(h[k]).tolist() for h in history]} for k in history[0]}
+
+
+def _window_from_json(window: dict | None) -> list[dict]:
+  if not window:
+    return []
+  n = len(next(iter(window.values()))['values'])
+  return [{k: np.asarray(v['values'][i], dtype=v['dtype']) for k, v in window.items()}
+          for i in range(n)]
+
+
+def _sync_processes(name: str):
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
 def _mean_metrics(history: list[dict[str, np.ndarray]]) -> dict[str, float]:
   keys = history[0].keys()
   return {k: float(np.mean([h[k] for h in history])) for k in keys}
@@ -614,8 +698,12 @@ def _check_state_finite(state, step: int, last_good: int | None, ckpt_dir: str):
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
-  """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint), returns final metrics."""
-  return Trainer(config, workdir).train()
+  """Trains ``config`` in ``workdir`` (resuming from its newest intact checkpoint), returns final
+  metrics. The workdir's lock is taken first: a second run on it fails at once."""
+  if jax.process_index() != 0:
+    return Trainer(config, workdir).train()
+  with workdir_lock.hold(workdir):
+    return Trainer(config, workdir).train()
 
 
 def _flatten(d: dict, prefix: str = '') -> dict[str, Any]:
@@ -638,10 +726,27 @@ def restore_for_inference(workdir: str, step: int | None = None, best: bool = Fa
     raise ValueError(f'{workdir}: a run of {len(seeds)} seeds side by side; give one of its '
                      f'seed workdirs ({", ".join(f"seed_{s}" for s in seeds)})')
   trainer = Trainer(config, workdir)
-  folder = 'checkpoints_best' if best else 'checkpoints'
-  checkpointer = ckpt_lib.Checkpointer(os.path.join(trainer.workdir, folder), every=1)
-  state, _, step = checkpointer.restore(trainer.abstract_state(), step)
-  checkpointer.close()
-  return config, trainer, state, step
+  folder = os.path.join(trainer.workdir, 'checkpoints_best' if best else 'checkpoints')
+  if best and not os.path.isdir(folder):
+    raise FileNotFoundError(f'{workdir}: no best checkpoint ({folder} does not exist: the run '
+                            f'keeps one when train.select_by names an eval metric, at its first '
+                            f'evaluation)')
+  checkpointer = ckpt_lib.Checkpointer(folder, every=1)
+  try:
+    if step is not None:
+      state, _, step = checkpointer.restore(trainer.abstract_state(), step)
+      return config, trainer, state, step
+    steps = checkpointer.all_steps()
+    if not steps:
+      raise FileNotFoundError(f'{workdir}: no checkpoint in {folder} (train the run first)')
+    for step in reversed(steps):  # the newest intact one; a damaged one is skipped, not moved
+      try:
+        state, _, step = checkpointer.restore(trainer.abstract_state(), step)
+        return config, trainer, state, step
+      except ckpt_lib.CheckpointDamaged as e:
+        print(f'Skipping the checkpoint of step {step}: {e.reason}', flush=True)
+    raise ValueError(f'{workdir}: no intact checkpoint in {folder} (steps {steps} all damaged)')
+  finally:
+    checkpointer.close()
 
 
