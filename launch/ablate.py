@@ -14,6 +14,7 @@ import warnings
 from absl import app, flags, logging
 
 from dsjax import runtime
+from launch import cli
 
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
@@ -49,5 +50,4 @@ def main(argv):
 
 if __name__ == '__main__':
   runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
-  flags.mark_flags_as_required(['table'])
-  app.run(main)
+  cli.run(main, required=['table'])

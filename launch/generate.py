@@ -15,12 +15,14 @@ primers' training pieces.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 
 from absl import app, flags, logging
 
 from dsjax import runtime
+from launch import cli
 
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
@@ -73,6 +75,25 @@ def condition_option(sampler) -> dict:
   return {'condition': stats}
 
 
+def check_flag_values() -> None:
+  """Refuses, naming the flag, a value no run can sample with (before any work starts)."""
+  cli.positive_int('num', _NUM.value)
+  cli.positive_int('length', _LENGTH.value)
+  cli.positive_int('top_k', _TOP_K.value, allow_zero=True)
+  cli.positive_int('primer', _PRIMER.value, allow_zero=True)
+  cli.positive_int('step', _STEP.value, allow_zero=True)
+  temperature = _TEMPERATURE.value
+  if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+    raise cli.UsageError(f'--temperature={temperature}: must be a finite number > 0 (for the '
+                         'most likely choice at each step, --top_k=1)')
+  cli.finite_float('top_p', _TOP_P.value, low=0, low_open=True, high=1)
+  cli.finite_float('threshold', _THRESHOLD.value, low=0, high=1)
+  cli.finite_float('noise', _NOISE.value, low=0, high=1)
+  cli.finite_float('max_sustain', _MAX_SUSTAIN.value, low=0, allow_inf=True)
+  if _STEP.value is not None and _BEST.value:
+    raise cli.UsageError('give one of --step and --best, not both')
+
+
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
@@ -84,6 +105,7 @@ def main(argv):
   from dsjax.tasks.base import split_sample_options
   from dsjax.train.loop import restore_for_inference
 
+  check_flag_values()  # before the workdir is read
   config, trainer, state, step = restore_for_inference(_WORKDIR.value, _STEP.value,
                                                        best=_BEST.value)
   sampler = trainer.sampler
@@ -95,12 +117,20 @@ def main(argv):
       schedule=_SCHEDULE).items()
              if f.value is not None}
   options.update(condition_option(sampler))
-  length = _LENGTH.value or int(config.sample.length)
+  length = _LENGTH.value if _LENGTH.value is not None else int(config.sample.length)
   rng = jax.random.fold_in(jax.random.key(_SEED.value), step)
   try:
     sample_options, decode_options = split_sample_options(sampler, options)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  if 'max_sustain' in sample_options:  # a roll model's sampler: whole frames
+    frames = sample_options['max_sustain']
+    if math.isinf(frames):
+      frames = 0
+    elif frames != int(frames):
+      raise cli.UsageError(f'--max_sustain={frames}: this run counts it in frames (a whole '
+                           'number; 0 or inf: no limit)')
+    sample_options['max_sustain'] = int(frames)
   samples = sampler.sample(state, rng, _NUM.value, length, **sample_options)
   pieces = sampler.to_pieces(samples, **decode_options)
   out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
@@ -122,5 +152,4 @@ def main(argv):
 
 if __name__ == '__main__':
   runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
-  flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  cli.run(main, required=['workdir'])

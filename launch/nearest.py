@@ -18,6 +18,7 @@ import warnings
 from absl import app, flags, logging
 
 from dsjax import runtime
+from launch import cli
 
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
@@ -119,4 +120,4 @@ def main(argv):
 if __name__ == '__main__':
   runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
   flags.mark_flag_as_required('workdir')
-  app.run(main)
+  cli.run(main)

@@ -22,6 +22,7 @@ from absl import flags
 from dsjax.data import cache
 from dsjax.data import corpora
 from dsjax.data import encodings
+from launch import cli
 
 FLAGS = flags.FLAGS
 
@@ -119,4 +120,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

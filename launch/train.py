@@ -17,6 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dsjax import runtime
+from launch import cli
 
 warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
 
@@ -44,17 +45,21 @@ def main(argv):
   from dsjax.train import sharding
   sharding.maybe_initialize_distributed(_COORD.value, _NPROC.value, _PID.value)
   import jax
-  from dsjax.train.loop import train_and_evaluate
+  from dsjax.train import loop, workdir_lock
   config = _CONFIG.value
+  loop.check_train_settings(config)  # before any data loads
   workdir = _WORKDIR.value
   if workdir is None:
     config_arg = next((a.split('=', 1)[1] for a in sys.argv if a.startswith('--config=')), 'run')
     workdir = default_workdir(config_arg)
     if jax.process_count() > 1:
       raise app.UsageError('--workdir is required when training with several processes')
-  if jax.process_index() == 0:
-    print(f'workdir: {os.path.abspath(workdir)}', flush=True)
-  final = train_and_evaluate(config, workdir)
+  if jax.process_index() != 0:
+    final = loop.train_and_evaluate(config, workdir)
+  else:
+    with workdir_lock.hold(workdir):  # refused at once if another run holds it
+      print(f'workdir: {os.path.abspath(workdir)}', flush=True)
+      final = loop.train_and_evaluate(config, workdir)
   if jax.process_index() == 0:
     print('final: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
                                 for k, v in final.items()), flush=True)
@@ -66,5 +71,4 @@ def main(argv):
 
 if __name__ == '__main__':
   runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
-  flags.mark_flags_as_required(['config'])
-  app.run(main)
+  cli.run(main, required=['config'])

@@ -295,6 +295,11 @@ class EventSampler(base.Sampler):
     temperature = float(s.temperature if temperature is None else temperature)
     top_k = int(s.top_k if top_k is None else top_k)
     top_p = float(s.top_p if top_p is None else top_p)
+    if not (np.isfinite(temperature) and temperature > 0):
+      raise ValueError(f'temperature={temperature}: must be a finite number > 0 (for the most '
+                       'likely event at each step, top_k=1)')
+    if not 0 < top_p <= 1:
+      raise ValueError(f'top_p={top_p}: must be in (0, 1]')
     matmul_dtype = str(s.matmul_dtype if matmul_dtype is None else matmul_dtype)
     if matmul_dtype not in ('float32', 'bfloat16'):
       raise ValueError(f'sample.matmul_dtype={matmul_dtype!r}: expected float32 or bfloat16')

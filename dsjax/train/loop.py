@@ -28,6 +28,26 @@ from dsjax.train import sharding as shd
 from dsjax.train import workdir_lock
 
 
+def check_train_settings(config) -> None:
+  """Refuses, naming the key, a loop setting no run can use (before any data is loaded)."""
+  t = config.train
+
+  def at_least(key, low, what=''):
+    value = t[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+      raise ValueError(f'config.train.{key}={value!r}: must be an integer >= {low}{what}')
+
+  at_least('num_steps', 1, ' (the number of training steps)')
+  at_least('checkpoint_every', 1, ' (a checkpoint is also written at the end and on SIGTERM)')
+  at_least('keep_checkpoints', 1)
+  at_least('log_every', 1)
+  at_least('eval_every', 0, ' (0: no evaluation)')
+  at_least('seeds', 0, ' (0: one run in the workdir; N: N seeds side by side)')
+  batch = config.data.batch_size
+  if not isinstance(batch, int) or batch < 1:
+    raise ValueError(f'config.data.batch_size={batch!r}: must be an integer >= 1')
+
+
 class NonFiniteLossError(RuntimeError):
   """Raised when a loss or gradient norm becomes NaN or Inf."""
 
@@ -153,6 +173,7 @@ class Trainer:
   """
 
   def __init__(self, config, workdir: str):
+    check_train_settings(config)
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.task = get_task(config)
@@ -166,12 +187,6 @@ class Trainer:
     if int(config.train.eval_every) > 0 and 'eval_batch_size' in config.data:
       shd.check_batch_size(int(config.data.eval_batch_size), self.mesh,
                            'config.data.eval_batch_size')
-    if int(config.train.checkpoint_every) < 1:
-      raise ValueError(f'config.train.checkpoint_every={config.train.checkpoint_every}: must be at '
-                       'least 1 (a checkpoint is also written at the end and on SIGTERM)')
-    if self.num_seeds < 0:
-      raise ValueError(f'config.train.seeds={self.num_seeds}: 0 (one run in the workdir) or the '
-                       'number of seeds to train side by side')
     if self.num_seeds and self.task.seeds_refused:
       raise ValueError(f'config.train.seeds={self.num_seeds}: {type(self.task).__name__} cannot '
                        f'train several seeds in one program ({self.task.seeds_refused}); set it '

@@ -57,8 +57,8 @@ class WorkdirLock:
       os.makedirs(self.workdir, exist_ok=True)
       fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-      raise OSError(e.errno, f'cannot write to the workdir {self.workdir} ({e.strerror}); give '
-                    'a --workdir you can write to') from None
+      raise OSError(f'cannot write to the workdir {self.workdir} ({e.strerror}); give a '
+                    '--workdir you can write to') from None
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
