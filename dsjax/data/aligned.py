@@ -77,6 +77,8 @@ def decode_aligned(steps: np.ndarray, cfg: RollConfig = RollConfig(), *, duratio
     raise ValueError(f'aligned steps of shape {steps.shape} do not match {cfg.keys} keys')
   if duration_steps < 1:
     raise ValueError(f'duration_steps must be >= 1, got {duration_steps}')
+  if not np.all(np.isfinite(threshold)):
+    raise ValueError(f'threshold={threshold}: must be a finite number')
   t, key = np.nonzero(steps > threshold)
   notes = np.zeros(len(t), NOTE_DTYPE)
   notes['pitch'] = key + cfg.lowest_pitch

@@ -409,6 +409,8 @@ class GANSampler(base.Sampler):
     ``config.sample.threshold``.
     """
     thr = float(self.defaults.threshold if threshold is None else threshold)
+    if not np.isfinite(thr):
+      raise ValueError(f'threshold={thr}: must be a finite number')
     raw = self.generate_raw(state, rng, int(num), int(length), schedule)
     return (raw > thr).astype(np.uint8)
 

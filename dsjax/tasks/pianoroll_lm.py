@@ -136,12 +136,15 @@ class RollSampler(base.Sampler):
     temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
       raise ValueError(f'temperature must be > 0, got {temperature}')
+    threshold = float(s.threshold if threshold is None else threshold)
+    if not np.isfinite(threshold):
+      raise ValueError(f'threshold={threshold}: must be a finite number')
     k = int(s.primer) if primer is None else int(primer)
     primer_frames = self.primers(jax.random.fold_in(rng, 1), num, max(1, k))
     out = self._scan(
         self.eval_params(state), jnp.asarray(primer_frames), rng, length=int(length),
         mode=str(s.mode if mode is None else mode),
-        threshold=jnp.float32(s.threshold if threshold is None else threshold),
+        threshold=jnp.float32(threshold),
         max_sustain=int(s.max_sustain if max_sustain is None else max_sustain),
         noise_on=float(s.noise if noise is None else noise), temperature=temperature)
     return np.asarray(out).astype(np.uint8)

@@ -50,6 +50,13 @@ def test_decode_aligned_fixed_duration():
       (60, 0.0, 0.1), (64, 0.0, 0.1), (62, 0.2, 3 * 0.1)]
 
 
+def test_decode_aligned_refuses_a_threshold_that_is_not_a_number():
+  steps = np.ones((2, 128), np.float32)
+  for bad in (np.nan, np.inf):
+    with pytest.raises(ValueError, match='threshold=.*: must be a finite number'):
+      decode_aligned(steps, threshold=bad)
+
+
 def test_aligned_config_errors_and_cache_key():
   with pytest.raises(ValueError, match='planes'):
     encode_aligned(piece_of([60], [0], [1]), RollConfig(onset_plane=True))
