@@ -17,7 +17,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = 'bach'            # corpus name or a folder of MIDI files
+  c.data.source = 'bach'            # corpus name, a folder of MIDI files, or a .npz / .mat
+                                    # benchmark file (train/valid/test piano rolls)
   c.data.cache_dir = ''             # '' -> $DSJAX_CACHE_DIR or ~/.cache/dsjax
   c.data.batch_size = 32            # global batch, split over processes and devices
   c.data.window = 256               # training window length (items predicted per row)
@@ -25,6 +26,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_max_len = 0           # 0: whole sequences
   c.data.transpose = 0              # +-k semitone augmentation (train only), 0 = off
   c.data.max_pieces = 0             # cap on pieces loaded (0 = all), for quick runs
+  # Folder sources (a directory of MIDI files):
+  c.data.drop_drums = True          # leave drum tracks out (their note numbers are not pitches)
+  c.data.sustain_pedal = False      # extend notes held by the sustain pedal (CC64)
+  c.data.programs = ()              # keep only these General MIDI programs, e.g. (0, 1); () = all
+  # Benchmark rolls (bundled, or a .npz / .mat file of train/valid/test rolls):
+  c.data.frame_beats = 0.0          # quarter notes per frame; 0 = the benchmark's own (JSB 1,
+                                    # Nottingham 0.5; a file: data.roll.step). Must equal
+                                    # data.roll.step: frames are never resampled
   c.data.piece_weighting = 'length'  # 'length' (pieces drawn by length) | 'uniform'
 
   c.optim = ml_collections.ConfigDict()

@@ -4,11 +4,14 @@ Two levels, all compact ``.npz`` arrays (never pickle), each with a ``key`` JSON
 
 * ``<root>/<dataset>-<id>/notes.npz`` + ``notes.json``: the note cache of one source
   (:func:`dsjax.data.notes.notes_to_arrays` plus each piece's file and fixed split). Its key is
-  the source's options, a format version, the music21 version for the music21 corpus, and for a
-  folder every file's relative path, size and mtime (so an added, removed or edited file rebuilds it).
+  the source's options, a format version, the music21 version for the music21 corpus, for a
+  folder every file's relative path, size and mtime (so an added, removed or edited file rebuilds
+  it), and for a benchmark file its size and mtime.
 * ``<root>/<dataset>-<id>/<encoding key>-<id>/{train,valid,test}.npz`` + ``manifest.json`` +
   ``key.json``: the encoded splits as :class:`SequenceSet` files, keyed by the note cache's key,
-  the encoding's ``cache_key()``, the split fractions and key normalisation.
+  the encoding's ``cache_key()``, the split fractions and key normalisation. A plain piano roll
+  of a benchmark of rolls (bundled or a ``.npz`` / ``.mat`` file) is its rolls as stored, frame
+  for frame; the benchmark's frame length must equal the roll's step.
 
 A level whose stored key differs from the current one is rebuilt (with a progress bar); otherwise
 it is read back as it is. The root is ``cache_dir``, else ``$DSJAX_CACHE_DIR``, else
@@ -24,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import pathlib
 import re
@@ -35,8 +39,9 @@ import tqdm
 
 from dsjax.data import corpora, parallel
 from dsjax.data import split as split_lib
-from dsjax.data.encodings import Encoding, get_encoding
+from dsjax.data.encodings import Encoding, PianorollEncoding, get_encoding
 from dsjax.data.notes import Piece, SequenceSet, arrays_to_notes, notes_to_arrays
+from dsjax.data.pianoroll import KEYS_88_LOWEST, RollConfig
 
 FORMAT_VERSION = 1
 SPLITS = split_lib.SPLITS
@@ -44,8 +49,7 @@ SPLITS = split_lib.SPLITS
 BUILD_COUNTS: collections.Counter = collections.Counter()
 
 _ALL_SOURCE_OPTIONS = frozenset(
-    f.name for cls in (corpora.PolyphonicSource, corpora.Music21Source, corpora.FolderSource)
-    for f in dataclasses.fields(cls)) - {'root'}
+    f.name for cls in corpora.SOURCE_CLASSES for f in dataclasses.fields(cls)) - {'root', 'path'}
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -212,12 +216,74 @@ class Dataset:
 
 
 def _encoded_key(notes_key: dict, encoding: Encoding, fixed_splits: bool, valid_fraction: float,
-                 test_fraction: float, transpose_to_c: bool) -> dict:
-  return dict(
+                 test_fraction: float, transpose_to_c: bool, stored_rolls: bool = False) -> dict:
+  key = dict(
       notes=_digest(notes_key), encoding=encoding.name, encoding_key=encoding.cache_key(),
       valid_fraction=None if fixed_splits else float(valid_fraction),
       test_fraction=None if fixed_splits else float(test_fraction),
       transpose_to_c=bool(transpose_to_c), format=FORMAT_VERSION)
+  if stored_rolls:
+    key['rolls'] = 'stored'
+  return key
+
+
+def _frame_grid(encoding: Encoding) -> tuple[str, float] | None:
+  """``(grid, step)`` of an encoding with one frame per grid step (piano rolls, aligned steps,
+  voice rolls), else None."""
+  cfg = getattr(encoding, 'cfg', None)
+  return (cfg.grid, float(cfg.step)) if isinstance(cfg, RollConfig) else None
+
+
+def match_frame_rate(source: corpora.Source, encoding: Encoding) -> corpora.Source:
+  """A benchmark of rolls with its frame length settled against ``encoding``.
+
+  A frame encoding must step exactly one stored frame per frame: a registered frame length
+  (``frame_beats`` quarter notes at ``qpm``) other than the encoding's ``step`` is refused rather
+  than resampled; a file without a registration takes the step. Other encodings need a
+  registration. Sources that are not benchmark rolls are returned as they are.
+  """
+  if not isinstance(source, corpora.RollSource):
+    return source
+  beats = source.registered_frame_beats()
+  grid = _frame_grid(encoding)
+  if grid is None:
+    if beats is None:
+      raise ValueError(f'{source.describe()}: encoding {encoding.name!r} needs the length of a '
+                       f'frame in quarter notes; set data.frame_beats (source option frame_beats)')
+    return source
+  unit, step = grid
+  units_per_beat = 1.0 if unit == 'beats' else 60.0 / float(source.qpm)
+  if beats is None:
+    return source.with_frame_beats(step / units_per_beat)
+  frame = beats * units_per_beat
+  if not math.isclose(frame, step, rel_tol=1e-9):
+    raise ValueError(
+        f'{source.describe()}: its frames are {beats:g} quarter notes (frame_beats) but the roll '
+        f'step is {step:g} {unit}, so every frame would be resampled; set data.roll.step={frame:g} '
+        f'(encoding option step={frame:g}), or data.frame_beats if its frames are another length')
+  return source
+
+
+def _uses_stored_rolls(source: corpora.Source, encoding: Encoding, transpose_to_c: bool) -> bool:
+  """A plain piano roll of a benchmark is its stored rolls (the grid matched by
+  :func:`match_frame_rate`), not a round trip through notes, which would drop trailing silent
+  frames and all-silent sequences."""
+  return (isinstance(source, corpora.RollSource) and isinstance(encoding, PianorollEncoding)
+          and encoding.cfg.planes == ('sounding',) and not transpose_to_c)
+
+
+def _stored_rolls(source: corpora.RollSource, keys: int) -> dict[str, np.ndarray]:
+  """``{piece name: uint8 [T, keys]}`` of every split as stored (88 keys from MIDI 21; 128 keys:
+  MIDI 0..127)."""
+  out = {}
+  for s in SPLITS:
+    rolls = source.split_rolls(s)
+    for i, name in enumerate(rolls.names):
+      roll = rolls[i]
+      if keys == 128:
+        roll = np.pad(roll, ((0, 0), (KEYS_88_LOWEST, 128 - KEYS_88_LOWEST - roll.shape[1])))
+      out[str(name)] = roll
+  return out
 
 
 def _encoded_dir(sdir: pathlib.Path, key: dict) -> pathlib.Path:
@@ -266,12 +332,15 @@ def prepare_dataset(source: str | os.PathLike | corpora.Source,
   """Builds (if needed) and loads the encoded splits of a source.
 
   Args:
-    source: a source name, a MIDI folder, or a :class:`corpora.Source`.
-    encoding: an encoding name (see :mod:`dsjax.data.encodings`) or object.
+    source: a source name, a MIDI folder, a benchmark file (``.npz`` / ``.mat``), or a
+      :class:`corpora.Source`.
+    encoding: an encoding name (see :mod:`dsjax.data.encodings`) or object. On benchmark rolls a
+      frame encoding must have the benchmark's frame length (:func:`match_frame_rate`), and a
+      plain piano roll is the rolls as stored.
     cache_dir: cache root (default ``$DSJAX_CACHE_DIR`` or ``~/.cache/dsjax``).
     splits: which splits to load into ``Dataset.splits``.
-    valid_fraction, test_fraction: hashed split fractions (ignored by the bundled benchmarks,
-      which keep their original splits).
+    valid_fraction, test_fraction: hashed split fractions (ignored by benchmark rolls, bundled
+      or a file, which keep their own splits).
     transpose_to_c: move every piece to C major / A minor (:func:`keys.transpose_to_c`) first.
     workers: processes for parsing (default: all cores).
     progress: show progress bars while building.
@@ -299,11 +368,14 @@ def prepare_dataset(source: str | os.PathLike | corpora.Source,
   source = corpora.get_source(source, **source_opts)
   encoding = get_encoding(encoding, **encoding_opts)
   split_lib._check_fractions(valid_fraction, test_fraction)  # pylint: disable=protected-access
+  source = match_frame_rate(source, encoding)
+  stored = _uses_stored_rolls(source, encoding, transpose_to_c)
 
   sdir = source_dir(source, cache_dir)
   notes_key = _notes_key(source)
-  fixed = isinstance(source, corpora.PolyphonicSource)
-  key = _encoded_key(notes_key, encoding, fixed, valid_fraction, test_fraction, transpose_to_c)
+  fixed = isinstance(source, corpora.RollSource)
+  key = _encoded_key(notes_key, encoding, fixed, valid_fraction, test_fraction, transpose_to_c,
+                     stored)
   d = _encoded_dir(sdir, key)
 
   def cached_report():
@@ -321,7 +393,11 @@ def prepare_dataset(source: str | os.PathLike | corpora.Source,
       assigned = nc.splits
     else:
       assigned = split_lib.assign_splits(nc.pieces, valid_fraction, test_fraction)
-    arrays, skipped = _encode_all(nc.pieces, encoding, transpose_to_c, progress)
+    if stored:
+      rolls = _stored_rolls(source, encoding.cfg.keys)
+      arrays, skipped = [rolls[p.name] for p in nc.pieces], []
+    else:
+      arrays, skipped = _encode_all(nc.pieces, encoding, transpose_to_c, progress)
     keep = [i for i, a in enumerate(arrays) if a is not None]
     sets = {}
     for s in SPLITS:
@@ -339,7 +415,7 @@ def prepare_dataset(source: str | os.PathLike | corpora.Source,
         vocab_size=encoding.vocab_size, feature_shape=list(encoding.feature_shape),
         dtype=encoding.dtype.name, valid_fraction=key['valid_fraction'],
         test_fraction=key['test_fraction'], transpose_to_c=bool(transpose_to_c),
-        skipped=[list(s) for s in skipped])
+        stored_rolls=bool(stored), skipped=[list(s) for s in skipped])
     _write_json(d / 'key.json', key)
     BUILD_COUNTS['encoded'] += 1
     if skipped:

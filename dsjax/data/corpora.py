@@ -1,11 +1,14 @@
-"""Offline corpora: bundled benchmarks, the music21 corpus, and any folder of MIDI files.
+"""Offline corpora: benchmark rolls, the music21 corpus, and any folder of MIDI files.
 
-Three kinds of source, each giving :class:`Piece` objects named ``"<dataset>:<name>"``:
+Four kinds of source, each giving :class:`Piece` objects named ``"<dataset>:<name>"``:
 
 * **Bundled benchmarks** (``'jsb_chorales'``, ``'nottingham'``): the Boulanger-Lewandowski et al.
   (ICML 2012) piano rolls shipped in ``dsjax/data/bundled/``, with their original splits.
   :func:`load_polyphonic` gives the rolls as they are (``uint8 [T, 88]``, what the published NLLs
   are measured on); :func:`polyphonic_pieces` turns them into notes so event models can use them.
+* **A benchmark file** of the user's (MuseData, Piano-midi.de, ...): ``.npz`` in the bundled
+  layout or ``.mat`` with ``traindata`` / ``validdata`` / ``testdata``
+  (:func:`read_roll_file`, which checks shapes and values), with its own splits.
 * **music21 corpus** (``'bach'``, ``'essen'``, ``'ryans'``, ``'oneills'``): the Bach chorales
   (``bwv*`` files; every voice a separate ``part``) and three folk-melody collections in ABC. Notes
   are read straight from the score (``part.stripTies().flatten().notes``: offsets and durations in
@@ -16,8 +19,8 @@ Three kinds of source, each giving :class:`Piece` objects named ``"<dataset>:<na
 
 Files are parsed in parallel over the cores with a progress bar
 (:func:`dsjax.data.parallel.parallel_map`); a file that fails is skipped and listed with its reason
-in a :class:`LoadReport`, every good file is kept. :func:`get_source` maps a name or a directory
-to a :class:`Source`; :mod:`dsjax.data.cache` caches what a source loads.
+in a :class:`LoadReport`, every good file is kept. :func:`get_source` maps a name, a directory or
+a benchmark file to a :class:`Source`; :mod:`dsjax.data.cache` caches what a source loads.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ def _collect(results, labels: Sequence[str], report: LoadReport) -> list[Piece]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bundled benchmarks (JSB Chorales, Nottingham).
+# Benchmark rolls: bundled (JSB Chorales, Nottingham) and files of the user's own.
 
 
 def bundled_path(name: str) -> pathlib.Path:
@@ -135,11 +138,115 @@ def load_polyphonic(name: str = 'jsb_chorales', split: str = 'train') -> Sequenc
   """The original rolls of one split: a :class:`SequenceSet` of ``uint8 [T, 88]`` (key k = MIDI
   21 + k), names ``"<name>:<split>/<index>"``."""
   _check_split(split)
-  with np.load(bundled_path(name), allow_pickle=False) as z:
-    rolls = z[f'{split}_rolls']
-    lengths = z[f'{split}_lengths'].astype(np.int64)
-  names = [f'{name}:{split}/{i:03d}' for i in range(len(lengths))]
-  return SequenceSet(rolls, np.concatenate([[0], np.cumsum(lengths)]), np.array(names, np.str_))
+  return read_roll_file(bundled_path(name), name, splits=(split,))[split]
+
+
+ROLL_FILE_SUFFIXES = ('.npz', '.mat')
+MAT_SPLIT_KEYS = {'train': 'traindata', 'valid': 'validdata', 'test': 'testdata'}
+ROLL_KEYS = 88  # Columns of a benchmark roll: MIDI 21 (A0) .. 108 (C8).
+
+
+def _bad_file(path, what: str) -> ValueError:
+  text = ' '.join(str(what).split())  # One line.
+  return ValueError(f'benchmark file {os.fspath(path)}: {text}')
+
+
+def _checked_roll(path, label: str, roll) -> np.ndarray:
+  """``roll`` as ``uint8 [T, 88]``, or a ValueError naming the file, the sequence and the fault."""
+  if hasattr(roll, 'toarray'):  # A sparse matrix (MATLAB's sparse cells).
+    roll = roll.toarray()
+  roll = np.asarray(roll)
+  if roll.dtype == object or roll.ndim != 2 or roll.shape[1] != ROLL_KEYS:
+    shape = 'an object array' if roll.dtype == object else f'shape {list(roll.shape)}'
+    raise _bad_file(path, f'{label} has {shape}; each sequence must be [frames, {ROLL_KEYS}] '
+                          '(key k = MIDI 21 + k)')
+  if roll.dtype != np.bool_ and not (np.issubdtype(roll.dtype, np.integer)
+                                     or np.issubdtype(roll.dtype, np.floating)):
+    raise _bad_file(path, f'{label} has dtype {roll.dtype}; rolls must hold 0 and 1')
+  bad = ~((roll == 0) | (roll == 1))
+  if bad.any():
+    t, k = (int(i[0]) for i in np.nonzero(bad))
+    raise _bad_file(path, f'{label} is not binary: frame {t}, key {k} holds '
+                          f'{roll[t, k].item()!r} (rolls must hold 0 and 1)')
+  return roll.astype(np.uint8)
+
+
+def _read_npz_rolls(path: pathlib.Path, splits: Sequence[str]) -> dict[str, list[np.ndarray]]:
+  """``{split}_rolls`` ``[total, 88]`` cut by ``{split}_lengths`` (the bundled layout)."""
+  out = {}
+  with np.load(path, allow_pickle=False) as z:
+    if 'lowest_pitch' in z.files and int(np.asarray(z['lowest_pitch'])) != 21:
+      raise _bad_file(path, f'lowest_pitch is {int(np.asarray(z["lowest_pitch"]))}; the '
+                            f'{ROLL_KEYS}-key layout starts at MIDI 21 (A0)')
+    for split in splits:
+      keys = (f'{split}_rolls', f'{split}_lengths')
+      missing = [k for k in keys if k not in z.files]
+      if missing:
+        raise _bad_file(path, f'no {" or ".join(missing)} (split {split!r}); an .npz benchmark '
+                              f'holds train_rolls, train_lengths, valid_rolls, valid_lengths, '
+                              f'test_rolls, test_lengths')
+      rolls = _checked_roll(path, keys[0], z[keys[0]])
+      lengths = np.asarray(z[keys[1]])
+      if (lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer)
+          or (lengths < 0).any() or int(lengths.sum()) != len(rolls)):
+        raise _bad_file(path, f'{keys[1]} must be non-negative integers [num_sequences] summing to '
+                              f'the {len(rolls)} frames of {keys[0]}')
+      out[split] = np.split(rolls, np.cumsum(lengths)[:-1]) if len(lengths) else []
+  return out
+
+
+def _read_mat_rolls(path: pathlib.Path, splits: Sequence[str]) -> dict[str, list[np.ndarray]]:
+  """``traindata`` / ``validdata`` / ``testdata``: cell arrays of ``[T, 88]`` multi-hot frames."""
+  import scipy.io  # pylint: disable=g-import-not-at-top
+  names = [MAT_SPLIT_KEYS[s] for s in splits]
+  mat = scipy.io.loadmat(str(path), variable_names=names)
+  out = {}
+  for split, key in zip(splits, names):
+    if key not in mat:
+      raise _bad_file(path, f'no {key} (split {split!r}); a .mat benchmark holds traindata, '
+                            f'validdata and testdata')
+    cells = mat[key]
+    if cells.dtype == object:
+      seqs = list(cells.ravel(order='F'))  # MATLAB's order of a cell array.
+    elif cells.ndim == 3:  # Sequences of one length stored as one [N, T, 88] array.
+      seqs = list(cells)
+    else:
+      raise _bad_file(path, f'{key} has shape {list(cells.shape)}; expected a cell array of '
+                            f'[frames, {ROLL_KEYS}] sequences')
+    out[split] = [_checked_roll(path, f'{key} sequence {i}', r) for i, r in enumerate(seqs)]
+  return out
+
+
+def read_roll_file(path: str | os.PathLike, dataset: str | None = None, *,
+                   splits: Sequence[str] = SPLITS) -> dict[str, SequenceSet]:
+  """The splits of a benchmark file as stored: ``{split: SequenceSet of uint8 [T, 88]}``, names
+  ``"<dataset>:<split>/<index>"`` (``dataset``: the file's stem by default).
+
+  ``.npz``: the bundled layout (``{split}_rolls``, ``{split}_lengths``, optional ``lowest_pitch``
+  21; ``dsjax/data/bundled/``). ``.mat``: ``traindata``, ``validdata``, ``testdata``, each a cell
+  array of ``[T, 88]`` multi-hot sequences (Boulanger-Lewandowski et al.'s files). Every value
+  must be 0 or 1. A missing split, a wrong shape, another value or an unreadable file is a
+  one-line ValueError naming the file.
+  """
+  path = pathlib.Path(path)
+  for split in splits:
+    _check_split(split)
+  suffix = path.suffix.lower()
+  if suffix not in ROLL_FILE_SUFFIXES:
+    raise _bad_file(path, f'unknown format {path.suffix!r}; use .npz (the bundled layout) or .mat')
+  reader = _read_npz_rolls if suffix == '.npz' else _read_mat_rolls
+  try:
+    seqs = reader(path, splits)
+  except ValueError as e:
+    if str(e).startswith('benchmark file '):
+      raise
+    raise _bad_file(path, f'unreadable ({type(e).__name__}: {e})') from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise _bad_file(path, f'unreadable ({type(e).__name__}: {e})') from e
+  dataset = dataset or path.stem
+  return {s: SequenceSet.from_list(seqs[s], [f'{dataset}:{s}/{i:03d}' for i in range(len(seqs[s]))],
+                                   dtype=np.uint8, feature_shape=(ROLL_KEYS,))
+          for s in splits}
 
 
 def roll_to_notes(roll: np.ndarray, frame_seconds: float, *, lowest_pitch: int = 21,
@@ -156,19 +263,26 @@ def roll_to_notes(roll: np.ndarray, frame_seconds: float, *, lowest_pitch: int =
                     velocity=velocity)
 
 
-def polyphonic_pieces(name: str = 'jsb_chorales', split: str = 'train', *,
-                      frame_beats: float | None = None, qpm: float = DEFAULT_QPM) -> list[Piece]:
-  """The bundled rolls of one split as pieces: a frame lasts ``frame_beats`` quarter notes
-  (default: 1 for JSB, 0.5 for Nottingham) at ``qpm``; groups ``"<split>/<index>"``."""
-  rolls = load_polyphonic(name, split)
-  beats = POLYPHONIC_FRAME_BEATS[name] if frame_beats is None else float(frame_beats)
-  frame_seconds = beats * 60.0 / qpm
+def rolls_to_pieces(rolls: SequenceSet, frame_beats: float,
+                    qpm: float = DEFAULT_QPM) -> list[Piece]:
+  """Benchmark rolls (names ``"<dataset>:<split>/<index>"``) as pieces: a frame lasts
+  ``frame_beats`` quarter notes at ``qpm``; groups ``"<split>/<index>"``. An all-silent roll is a
+  piece without notes."""
+  frame_seconds = float(frame_beats) * 60.0 / qpm
   out = []
   for i, seq_name in enumerate(rolls.names):
     group = str(seq_name).split(':', 1)[1]
     out.append(Piece(str(seq_name), roll_to_notes(rolls[i], frame_seconds),
                      np.zeros(1), np.full(1, float(qpm)), group=group))
   return out
+
+
+def polyphonic_pieces(name: str = 'jsb_chorales', split: str = 'train', *,
+                      frame_beats: float | None = None, qpm: float = DEFAULT_QPM) -> list[Piece]:
+  """The bundled rolls of one split as pieces: a frame lasts ``frame_beats`` quarter notes
+  (default: 1 for JSB, 0.5 for Nottingham) at ``qpm``; groups ``"<split>/<index>"``."""
+  beats = POLYPHONIC_FRAME_BEATS[name] if frame_beats is None else float(frame_beats)
+  return rolls_to_pieces(load_polyphonic(name, split), beats, qpm)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +466,12 @@ def _load_midi_item(item: dict) -> tuple[Piece | None, str | None]:
                               sustain_pedal=item['sustain_pedal'], drop_drums=item['drop_drums'])
   except Exception as e:  # pylint: disable=broad-except
     return None, _error_reason(e)
+  programs = item.get('programs')
+  if programs:
+    notes = piece.notes
+    piece = piece.with_notes(notes[notes['is_drum'] | np.isin(notes['program'], programs)])
+    if not len(piece.notes):
+      return None, f'no notes (after keeping programs {list(programs)})'
   if not len(piece.notes):
     return None, 'no notes'
   piece.group = item['group']
@@ -396,13 +516,64 @@ class Source:
     return self.dataset
 
 
+class RollSource(Source):
+  """A benchmark of piano rolls with its own train / valid / test splits (bundled, or a file of
+  the user's). Its rolls are kept as stored (:meth:`split_rolls`; the cache encodes a plain roll
+  of the same grid from them, not from the notes); :meth:`load` gives them as notes, a frame
+  lasting ``frame_beats`` quarter notes at ``qpm``.
+
+  Subclasses are frozen dataclasses with ``frame_beats``, ``qpm`` and ``max_pieces`` (the first N
+  sequences of each split), and read a whole split in :meth:`read_split`.
+  """
+  frame_beats: float | None
+  qpm: float
+  max_pieces: int | None
+
+  def registered_frame_beats(self) -> float | None:
+    """Quarter notes per frame: ``frame_beats`` if given, else the benchmark's registration
+    (None where it has none)."""
+    return None if self.frame_beats is None else float(self.frame_beats)
+
+  def with_frame_beats(self, frame_beats: float) -> 'RollSource':
+    return dataclasses.replace(self, frame_beats=float(frame_beats))
+
+  def read_split(self, split: str) -> SequenceSet:
+    raise NotImplementedError
+
+  def split_rolls(self, split: str) -> SequenceSet:
+    """The rolls of ``split`` as stored (``uint8 [T, 88]``), the first ``max_pieces`` of them."""
+    rolls = self.read_split(split)
+    if self.max_pieces is not None and len(rolls) > self.max_pieces:
+      rolls = rolls.subset(range(self.max_pieces))
+    return rolls
+
+  def file_name(self) -> str:
+    raise NotImplementedError
+
+  def load(self, *, workers: int | None = None, progress: bool = True) -> Loaded:
+    del workers, progress  # Instant.
+    beats = self.registered_frame_beats()
+    if beats is None:
+      raise ValueError(f'{self.describe()}: how many quarter notes a frame lasts is not known; '
+                       f'give frame_beats (config key data.frame_beats)')
+    pieces, splits = [], []
+    for split in SPLITS:
+      p = rolls_to_pieces(self.split_rolls(split), beats, self.qpm)
+      pieces += p
+      splits += [split] * len(p)
+    report = LoadReport(self.describe(), [p.name for p in pieces], [])
+    files = [f'{self.file_name()}#{p.group}' for p in pieces]
+    return Loaded(pieces, files, splits, report)
+
+
 @dataclasses.dataclass(frozen=True)
-class PolyphonicSource(Source):
+class PolyphonicSource(RollSource):
   """A bundled benchmark (original splits). See :func:`polyphonic_pieces`.
 
   Attributes:
     dataset: 'jsb_chorales' or 'nottingham'.
-    frame_beats: quarter notes per frame (default: 1 for JSB, 0.5 for Nottingham).
+    frame_beats: quarter notes per frame (default: the registration, 1 for JSB, 0.5 for
+      Nottingham).
     qpm: tempo the frames are read at.
     max_pieces: keep only the first N sequences of each split (for tests and quick runs).
   """
@@ -415,25 +586,72 @@ class PolyphonicSource(Source):
     if self.dataset not in POLYPHONIC:
       raise ValueError(f'unknown bundled benchmark {self.dataset!r}; choose one of {POLYPHONIC}')
 
-  def identity(self) -> dict:
+  def registered_frame_beats(self) -> float:
     beats = POLYPHONIC_FRAME_BEATS[self.dataset] if self.frame_beats is None else self.frame_beats
-    return dict(source=self.dataset, frame_beats=float(beats), qpm=float(self.qpm),
-                max_pieces=self.max_pieces)
+    return float(beats)
+
+  def identity(self) -> dict:
+    return dict(source=self.dataset, frame_beats=self.registered_frame_beats(),
+                qpm=float(self.qpm), max_pieces=self.max_pieces)
 
   def key(self) -> dict:
     return dict(super().key(), file_size=bundled_path(self.dataset).stat().st_size)
 
-  def load(self, *, workers: int | None = None, progress: bool = True) -> Loaded:
-    del workers, progress  # Instant.
-    pieces, splits = [], []
-    for split in SPLITS:
-      p = polyphonic_pieces(self.dataset, split, frame_beats=self.frame_beats, qpm=self.qpm)
-      p = p if self.max_pieces is None else p[:self.max_pieces]
-      pieces += p
-      splits += [split] * len(p)
-    report = LoadReport(self.dataset, [p.name for p in pieces], [])
-    files = [f'{self.dataset}.npz#{p.group}' for p in pieces]
-    return Loaded(pieces, files, splits, report)
+  def read_split(self, split: str) -> SequenceSet:
+    return load_polyphonic(self.dataset, split)
+
+  def file_name(self) -> str:
+    return f'{self.dataset}.npz'
+
+
+@dataclasses.dataclass(frozen=True)
+class RollFileSource(RollSource):
+  """A benchmark file of the user's (MuseData, Piano-midi.de, ...): ``.npz`` in the bundled layout
+  or ``.mat`` with ``traindata`` / ``validdata`` / ``testdata`` (:func:`read_roll_file`), with its
+  own splits. Pieces are named ``"<dataset>:<split>/<index>"``.
+
+  Attributes:
+    path: the file.
+    dataset: name used in piece names (default: the file's stem).
+    frame_beats: quarter notes per frame. A file carries no registration: None takes the roll
+      encoding's step (the cache does that); event encodings need it given.
+    qpm: tempo the frames are read at.
+    max_pieces: keep only the first N sequences of each split.
+  """
+  path: str = ''
+  dataset: str = ''
+  frame_beats: float | None = None
+  qpm: float = DEFAULT_QPM
+  max_pieces: int | None = None
+
+  def __post_init__(self):
+    path = pathlib.Path(self.path).expanduser().resolve()
+    if not path.is_file():
+      raise FileNotFoundError(f'benchmark file not found: {self.path}')
+    if path.suffix.lower() not in ROLL_FILE_SUFFIXES:
+      raise _bad_file(path, f'unknown format {path.suffix!r}; use .npz (the bundled layout) or '
+                            f'.mat (traindata, validdata, testdata)')
+    object.__setattr__(self, 'path', str(path))
+    if not self.dataset:
+      object.__setattr__(self, 'dataset', path.stem or 'rolls')
+
+  def identity(self) -> dict:
+    beats = self.registered_frame_beats()
+    return dict(source='roll_file', path=self.path, dataset=self.dataset, frame_beats=beats,
+                qpm=float(self.qpm), max_pieces=self.max_pieces)
+
+  def key(self) -> dict:
+    st = pathlib.Path(self.path).stat()
+    return dict(super().key(), file_size=st.st_size, file_mtime_ns=st.st_mtime_ns)
+
+  def read_split(self, split: str) -> SequenceSet:
+    return read_roll_file(self.path, self.dataset, splits=(split,))[split]
+
+  def file_name(self) -> str:
+    return pathlib.Path(self.path).name
+
+  def describe(self) -> str:
+    return f'{self.dataset} ({self.path})'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,13 +702,16 @@ class FolderSource(Source):
     root: the folder.
     dataset: name used in piece names and split hashing (default: the folder's base name).
     sustain_pedal: extend notes held by the sustain pedal (CC64).
-    drop_drums: leave drum tracks out.
+    drop_drums: leave drum tracks out (their note numbers name drums, not pitches).
+    programs: keep only the notes of these General MIDI programs (0-127); empty keeps every
+      program. Drum tracks follow ``drop_drums`` alone.
     max_pieces: keep only the first N files (sorted by path).
   """
   root: str = '.'
   dataset: str = ''
   sustain_pedal: bool = False
-  drop_drums: bool = False
+  drop_drums: bool = True
+  programs: tuple[int, ...] = ()
   max_pieces: int | None = None
 
   def __post_init__(self):
@@ -500,6 +721,10 @@ class FolderSource(Source):
     object.__setattr__(self, 'root', str(root))
     if not self.dataset:
       object.__setattr__(self, 'dataset', root.name or 'midi')
+    programs = tuple(self.programs or ())
+    if not all(isinstance(p, (int, np.integer)) and 0 <= p <= 127 for p in programs):
+      raise ValueError(f'programs={self.programs!r}: General MIDI programs are integers 0-127')
+    object.__setattr__(self, 'programs', tuple(sorted({int(p) for p in programs})))
 
   def files(self) -> list[pathlib.Path]:
     files = midi_files(self.root)
@@ -508,7 +733,7 @@ class FolderSource(Source):
   def identity(self) -> dict:
     return dict(source='folder', root=self.root, dataset=self.dataset,
                 sustain_pedal=bool(self.sustain_pedal), drop_drums=bool(self.drop_drums),
-                max_pieces=self.max_pieces)
+                programs=list(self.programs), max_pieces=self.max_pieces)
 
   def key(self) -> dict:
     """Identity plus a digest of every file's relative path, size and mtime."""
@@ -526,7 +751,8 @@ class FolderSource(Source):
     files = self.files()
     rel = [p.relative_to(self.root).as_posix() for p in files]
     items = [dict(path=str(p), name=f'{self.dataset}:{r}', group=r,
-                  sustain_pedal=self.sustain_pedal, drop_drums=self.drop_drums)
+                  sustain_pedal=self.sustain_pedal, drop_drums=self.drop_drums,
+                  programs=self.programs)
              for p, r in zip(files, rel)]
     results = parallel_map(_load_midi_item, items, workers=workers, progress=progress,
                            desc=f'loading {self.dataset}')
@@ -537,44 +763,56 @@ class FolderSource(Source):
 
 
 SOURCE_NAMES = POLYPHONIC + tuple(MUSIC21_COLLECTIONS)
+SOURCE_CLASSES = (PolyphonicSource, RollFileSource, Music21Source, FolderSource)
 
 
-def _source_class(name_or_dir: str | os.PathLike):
-  if isinstance(name_or_dir, str) and name_or_dir in POLYPHONIC:
+def _source_class(name_or_path: str | os.PathLike):
+  if isinstance(name_or_path, str) and name_or_path in POLYPHONIC:
     return PolyphonicSource
-  if isinstance(name_or_dir, str) and name_or_dir in MUSIC21_COLLECTIONS:
+  if isinstance(name_or_path, str) and name_or_path in MUSIC21_COLLECTIONS:
     return Music21Source
-  if os.path.isdir(os.path.expanduser(os.fspath(name_or_dir))):
+  path = os.path.expanduser(os.fspath(name_or_path))
+  if os.path.isdir(path):
     return FolderSource
-  raise ValueError(f'unknown source {os.fspath(name_or_dir)!r}: not one of {SOURCE_NAMES} '
-                   f'and not a directory')
+  if os.path.isfile(path) and os.path.splitext(path)[1].lower() in ROLL_FILE_SUFFIXES:
+    return RollFileSource
+  if os.path.isfile(path):
+    raise ValueError(f'unknown source {os.fspath(name_or_path)!r}: a file, but not a benchmark '
+                     f'file (.npz in the bundled layout, or .mat)')
+  raise ValueError(f'unknown source {os.fspath(name_or_path)!r}: not one of {SOURCE_NAMES}, '
+                   f'not a directory and not a .npz / .mat benchmark file')
 
 
-def source_option_names(name_or_dir: str | os.PathLike | Source) -> tuple[str, ...]:
+_PATH_FIELDS = {FolderSource: 'root', RollFileSource: 'path'}
+
+
+def source_option_names(name_or_path: str | os.PathLike | Source) -> tuple[str, ...]:
   """The keyword options :func:`get_source` accepts for this source."""
-  if isinstance(name_or_dir, Source):
+  if isinstance(name_or_path, Source):
     return ()
-  cls = _source_class(name_or_dir)
-  fixed = {'dataset', 'root'} if cls is not FolderSource else {'root'}
+  cls = _source_class(name_or_path)
+  fixed = {_PATH_FIELDS[cls]} if cls in _PATH_FIELDS else {'dataset'}
   return tuple(f.name for f in dataclasses.fields(cls) if f.name not in fixed)
 
 
-def get_source(name_or_dir: str | os.PathLike | Source, **opts) -> Source:
-  """'jsb_chorales', 'nottingham', 'bach', 'essen', 'ryans', 'oneills', or a folder of MIDI files.
+def get_source(name_or_path: str | os.PathLike | Source, **opts) -> Source:
+  """'jsb_chorales', 'nottingham', 'bach', 'essen', 'ryans', 'oneills', a folder of MIDI files, or
+  a benchmark file (``.npz`` in the bundled layout, or ``.mat``).
 
-  Options: bundled ``frame_beats``, ``qpm``, ``max_pieces``; music21 ``max_pieces``, ``qpm``, ``expand_repeats``;
-  folder ``dataset``, ``sustain_pedal``, ``drop_drums``, ``max_pieces``.
+  Options: bundled ``frame_beats``, ``qpm``, ``max_pieces``; music21 ``max_pieces``, ``qpm``,
+  ``expand_repeats``; folder ``dataset``, ``sustain_pedal``, ``drop_drums``, ``programs``,
+  ``max_pieces``; benchmark file ``dataset``, ``frame_beats``, ``qpm``, ``max_pieces``.
   """
-  if isinstance(name_or_dir, Source):
+  if isinstance(name_or_path, Source):
     if opts:
       raise TypeError(f'options {sorted(opts)} given with a Source instance')
-    return name_or_dir
-  cls = _source_class(name_or_dir)
-  allowed = source_option_names(name_or_dir)
+    return name_or_path
+  cls = _source_class(name_or_path)
+  allowed = source_option_names(name_or_path)
   unknown = sorted(set(opts) - set(allowed))
   if unknown:
-    raise TypeError(f'unknown options {unknown} for source {os.fspath(name_or_dir)!r}; '
+    raise TypeError(f'unknown options {unknown} for source {os.fspath(name_or_path)!r}; '
                     f'it accepts {list(allowed)}')
-  if cls is FolderSource:
-    return FolderSource(root=os.fspath(name_or_dir), **opts)
-  return cls(dataset=name_or_dir, **opts)
+  if cls in _PATH_FIELDS:
+    return cls(**{_PATH_FIELDS[cls]: os.fspath(name_or_path)}, **opts)
+  return cls(dataset=name_or_path, **opts)

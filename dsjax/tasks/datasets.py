@@ -1,7 +1,7 @@
 """How tasks get their data from a config: splits from the cache, training streams, eval batches.
 
-Every task reads ``config.data`` through these functions, so the window, batch size, piece
-weighting, transposition and per-host slicing mean the same in every experiment::
+Every task reads ``config.data`` through these functions, so the source options, window, batch
+size, piece weighting, transposition and per-host slicing mean the same in every experiment::
 
   train = load_split(config, 'events', 'train')
   stream = train_stream(config, train, process_index, process_count, shifted=True,
@@ -40,13 +40,33 @@ def encoding_options(config, encoding: str) -> dict:
   raise ValueError(f'unknown encoding {encoding!r}')
 
 
+def source_options(config) -> dict:
+  """The options of ``config.data`` that ``config.data.source`` takes (:func:`corpora.get_source`).
+
+  ``max_pieces`` and, for a folder, ``drop_drums``, ``sustain_pedal``, ``programs``; for benchmark
+  rolls ``frame_beats``. A source option set away from its default for a source that has no such
+  option is an error (``drop_drums``, on by default, only applies where there are drums).
+  """
+  from dsjax.data import corpora
+  d = config.data
+  opts = dict(max_pieces=int(d.max_pieces) or None, drop_drums=bool(d.drop_drums),
+              sustain_pedal=bool(d.sustain_pedal), programs=tuple(int(p) for p in d.programs),
+              frame_beats=float(d.frame_beats) or None)
+  allowed = corpora.source_option_names(d.source)
+  for name, value in opts.items():
+    if name not in allowed and name != 'drop_drums' and value:
+      raise ValueError(f'config.data.{name}={d[name]!r} does not apply to source {d.source!r} '
+                       f'(its options: {", ".join(allowed)})')
+  return {k: v for k, v in opts.items() if k in allowed}
+
+
 def load_split(config, encoding: str, split: str) -> SequenceSet:
-  """The ``split`` of ``config.data.source`` in ``encoding``, from the preprocessing cache."""
+  """The ``split`` of ``config.data.source`` in ``encoding``, from the preprocessing cache (its
+  key holds the source options, so changing one rebuilds it)."""
   from dsjax.data import cache
   d = config.data
   return cache.load_dataset(d.source, encoding, split, cache_dir=d.cache_dir or None,
-                            max_pieces=int(d.max_pieces) or None,
-                            **encoding_options(config, encoding))
+                            **source_options(config), **encoding_options(config, encoding))
 
 
 def load_eval_splits(config, encoding: str) -> dict[str, SequenceSet]:
@@ -90,10 +110,12 @@ def train_stream(config, seqs: SequenceSet, process_index: int, process_count: i
 def eval_stream(config, eval_sets: dict[str, SequenceSet], *, shifted: bool = True
                 ) -> dict[str, list[dict]]:
   """``{split: [padded, masked batches of whole pieces]}`` for the splits that have pieces
-  (``config.data``: eval_batch_size, eval_max_len; 0 = whole pieces)."""
+  (``config.data``: eval_batch_size, eval_max_len; 0 = whole pieces, batched longest first so
+  each batch pads only to its own longest piece; chunks of eval_max_len: one shape)."""
   d = config.data
-  return {split: list(eval_batches(seqs, int(d.eval_batch_size),
-                                   int(d.eval_max_len) or None, shifted=shifted))
+  max_len = int(d.eval_max_len) or None
+  return {split: list(eval_batches(seqs, int(d.eval_batch_size), max_len, shifted=shifted,
+                                   by_length=max_len is None))
           for split, seqs in eval_sets.items() if len(seqs)}
 
 

@@ -9,7 +9,7 @@ import pytest
 from dsjax.data.augment import (EventTransposition, RollTransposition, event_shift_bounds,
                                  roll_shift_bounds, shifts_from_uniform, transpose_event_ids,
                                  transpose_roll)
-from dsjax.data.eval_batches import eval_batches
+from dsjax.data.eval_batches import bucket_length, eval_batches
 from dsjax.data.notes import SequenceSet
 from dsjax.data.windows import WindowSampler
 
@@ -445,6 +445,75 @@ def test_eval_batches_process_slices_and_rolls():
   assert sum(float(b['mask'].sum()) for b in whole) == sum(len(r) - 1 for r in rolls)
   with pytest.raises(ValueError, match='nothing to evaluate'):
     eval_batches(tiny_set([np.array([1])]), 2)
+
+
+def rows_by_start(batches):
+  """{(seq, start): (inputs, targets) of its masked-in steps} of every real row; padding rows and
+  steps are masked out."""
+  rows = {}
+  for b in batches:
+    for r in range(len(b['mask'])):
+      n = int(b['mask'][r].sum())
+      assert (b['mask'][r, :n] == 1).all() and (b['mask'][r, n:] == 0).all()
+      if b['seq_ids'][r] < 0:
+        assert n == 0
+        continue
+      key = (int(b['seq_ids'][r]), int(b['starts'][r]))
+      assert key not in rows
+      rows[key] = (b['inputs'][r, :n].tolist(), b['targets'][r, :n].tolist())
+  return rows
+
+
+def test_bucket_length():
+  assert [bucket_length(n) for n in (0, 1, 7, 8, 9, 10, 11, 17, 33, 100, 1793)] == [
+      0, 1, 7, 8, 10, 10, 12, 20, 40, 112, 2048]
+  for n in range(1, 3000):
+    assert n <= bucket_length(n) < 1.25 * n + 1
+
+
+@pytest.mark.parametrize('max_len', [None, 8])
+@pytest.mark.parametrize('shifted', [True, False])
+def test_eval_batches_by_length_same_rows_less_padding(max_len, shifted):
+  rng = np.random.default_rng(0)
+  lengths = [40, 3, 1, 0, 17, 2, 9, 33, 5, 5, 12, 2, 26]
+  ss = tiny_set([rng.integers(0, 50, n) for n in lengths])
+  plain = list(eval_batches(ss, 4, max_len, shifted=shifted, pad_value=PAD))
+  by_length = list(eval_batches(ss, 4, max_len, shifted=shifted, by_length=True, pad_value=PAD))
+  # The same rows, each with the same inputs and targets: a causal model scores each the same.
+  assert rows_by_start(by_length) == rows_by_start(plain)
+  assert sum(b['mask'].sum() for b in by_length) == sum(b['mask'].sum() for b in plain)
+  assert len(by_length) == len(plain) and all(len(b['mask']) == 4 for b in by_length)
+  times = [b['mask'].shape[1] for b in by_length]
+  longest = [int(b['mask'].sum(axis=1).max()) for b in by_length]
+  assert times[0] == plain[0]['mask'].shape[1]
+  assert times == [min(bucket_length(n), times[0]) for n in longest]
+  assert times == sorted(times, reverse=True)
+  assert sum(b['mask'].size for b in by_length) < sum(b['mask'].size for b in plain)
+  for b in by_length:
+    assert b['inputs'].shape[:2] == b['targets'].shape[:2] == b['mask'].shape
+  # Per-host slices of the same global batches.
+  parts = [list(eval_batches(ss, 4, max_len, shifted=shifted, by_length=True, pad_value=PAD,
+                             process_index=i, process_count=2)) for i in range(2)]
+  for w, a, b in zip(by_length, *parts):
+    for k in w:
+      np.testing.assert_array_equal(np.concatenate([a[k], b[k]]), w[k], err_msg=k)
+
+
+def test_eval_stream_batches_whole_pieces_by_length():
+  import configs  # pylint: disable=g-import-not-at-top
+  from dsjax.tasks import datasets  # pylint: disable=g-import-not-at-top
+  rolls = [np.eye(6, dtype=np.uint8)[np.arange(n) % 6] for n in (50, 3, 4, 5, 2, 6, 3, 48)]
+  ss = tiny_set(rolls, np.uint8)
+  whole = configs.load_config('pianoroll_lstm:tiny', **{'data.eval_max_len': 0,
+                                                        'data.eval_batch_size': 4})
+  batches = datasets.eval_stream(whole, {'test': ss, 'valid': tiny_set([], np.uint8)})
+  assert list(batches) == ['test']
+  assert [b['mask'].shape for b in batches['test']] == [(4, 49), (4, 3)]  # 50 48 6 5 | 4 3 3 2
+  assert sum(b['mask'].sum() for b in batches['test']) == sum(len(r) - 1 for r in rolls)
+  chunked = configs.load_config('pianoroll_lstm:tiny', **{'data.eval_max_len': 16,
+                                                          'data.eval_batch_size': 4})
+  assert {b['mask'].shape for b in datasets.eval_stream(chunked, {'test': ss})['test']} == {
+      (4, 16)}
 
 
 def test_bad_arguments_are_named():
