@@ -38,7 +38,7 @@ flags.DEFINE_bool('rebuild', False, 'Rebuild even if the cache is up to date.')
 flags.DEFINE_bool('progress', True, 'Show progress bars.')
 # Folder sources.
 flags.DEFINE_bool('sustain_pedal', False, 'Folder: extend notes held by the sustain pedal.')
-flags.DEFINE_bool('drop_drums', False, 'Folder: leave drum tracks out.')
+flags.DEFINE_bool('drop_drums', True, 'Folder: leave drum tracks out (--nodrop_drums keeps them).')
 flags.DEFINE_string('dataset', None, 'Folder: dataset name for piece names and split hashing.')
 # events.
 flags.DEFINE_float('shift_ms', None, 'events: time-shift quantum in ms (default 10).')

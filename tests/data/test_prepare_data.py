@@ -73,6 +73,7 @@ def test_prepare_data_unknown_source_is_a_usage_error(tmp_path):
   out = subprocess.run([sys.executable, '-m', 'launch.prepare_data', f'--source={tmp_path}/nope',
                         f'--out={tmp_path}'], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=60)
-  assert out.returncode == 1
-  assert f"unknown source '{tmp_path}/nope': not one of" in out.stderr
+  assert out.returncode == 2
+  assert out.stderr.startswith(f"error: unknown source '{tmp_path}/nope': not one of")
+  assert len(out.stderr.strip().splitlines()) == 1
   assert list(tmp_path.iterdir()) == []
