@@ -93,6 +93,9 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   c.gan.critic_threshold = 0.5    # output-scale threshold of those fakes (and of the densities
                                   # logged in training); set_threshold() keeps it = sample.threshold
   c.gan.unroll = True             # unroll the critic / generator step scans (see the module doc)
+  c.gan.reference_model = ''      # '' = off, or a piano-roll LM workdir (read as data) whose
+                                  # frame NLL of the samples each eval logs (train one with
+                                  # configs/pianoroll_pitchrnn.py:reference)
 
   c.optim.name = 'adam'
   c.optim.learning_rate = 1e-4    # generator

@@ -11,6 +11,12 @@ best validation NLL); train-only transposition augmentation (+-3 semitones).
   python -m launch.train --config=configs/pianoroll_pitchrnn.py            # JSB Chorales
   python -m launch.train --config=configs/pianoroll_pitchrnn.py:nottingham
   python -m launch.train --config=configs/pianoroll_pitchrnn.py:tiny
+  python -m launch.train --config=configs/pianoroll_pitchrnn.py:reference --workdir=runs/reference
+
+``reference``: the density model that scores GAN samples (``gan.reference_model``,
+``dsjax/eval/reference.py``): the ``nottingham`` setting (the GAN configs' bundled Nottingham rolls,
+eighth-note frames, 88 keys, 64-frame windows) trained for 400 steps instead of 1500, with one
+evaluation halfway and one at the end, so it trains in minutes on 2 CPU cores.
   python -m launch.generate --workdir=DIR --temperature=1.0
 """
 
@@ -19,8 +25,17 @@ import ml_collections
 from configs.common import parse_variant
 from configs.pianoroll_base import roll_lm_config
 
-VARIANTS = ('jsb', 'nottingham', 'tiny')
+VARIANTS = ('jsb', 'nottingham', 'tiny', 'reference')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return roll_lm_config('pitch_rnn', parse_variant(arg, VARIANTS), head_hidden=64)
+  variant = parse_variant(arg, VARIANTS)
+  if 'reference' in variant:
+    variant |= {'nottingham'}
+  c = roll_lm_config('pitch_rnn', variant, head_hidden=64)
+  if 'reference' in variant and 'tiny' not in variant:
+    c.train.num_steps = 400
+    c.train.eval_every = 200
+    c.train.checkpoint_every = 200
+    c.sample.length = 64
+  return c

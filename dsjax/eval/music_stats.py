@@ -13,11 +13,27 @@ in {0, 1} (anything > 0.5 counts as sounding), and returns plain Python floats o
 * :func:`mean_pairwise_distance`: the diversity figure; 0 when every sample is the same roll
   (complete mode collapse).
 * :func:`frame_change_rate`: how often a frame differs from the one before (0 for a held chord).
+* :func:`melody_line`: the highest sounding key of each frame (-1 for a silent frame);
+  :func:`melody_interval_histogram` bins its frame-to-frame moves (:data:`MELODY_BINS`),
+  :func:`melody_hold_rate` / :func:`melody_step_rate` say how often it holds or moves by step, and
+  :func:`melody_js` is the JS divergence of two sets of rolls' interval histograms.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# The bins of :func:`melody_interval_histogram`: the move of the melody line from frame t to t + 1,
+# in semitones, signed (up is +). A held or repeated top note is 'hold' (a roll without onsets
+# cannot tell them apart); 'step' is 1 or 2 semitones, 'third' 3 or 4, 'fourth-fifth' 5 to 7,
+# 'sixth-octave' 8 to 12, 'beyond-octave' 13 or more; 'exit' is a sounding frame followed by a
+# silent one, 'entry' the reverse, 'rest' two silent frames.
+MELODY_BINS = ('hold', 'step down', 'step up', 'third down', 'third up', 'fourth-fifth down',
+               'fourth-fifth up', 'sixth-octave down', 'sixth-octave up', 'beyond-octave down',
+               'beyond-octave up', 'exit', 'entry', 'rest')
+# Upper bounds of |interval| of the sized bins (hold, step, third, fourth-fifth, sixth-octave);
+# larger intervals are 'beyond-octave'.
+_MELODY_SIZES = (0, 2, 4, 7, 12)
 
 
 def _as_rolls(rolls) -> np.ndarray:
@@ -125,3 +141,74 @@ def frame_change_rate(rolls) -> float:
   if r.shape[1] < 2:
     return 0.0
   return float(np.any(r[:, 1:] != r[:, :-1], axis=-1).mean())
+
+
+def melody_line(rolls) -> np.ndarray:
+  """The melody line: the column of the highest sounding key of each frame, -1 for a silent frame.
+
+  ``rolls [batch, time, pitch]`` -> int ``[batch, time]`` (``[time, pitch]`` -> ``[time]``).
+  Add the roll's lowest pitch (21 for 88-key rolls) for MIDI pitches; intervals do not need it.
+  """
+  r = np.asarray(rolls) > 0.5
+  if r.ndim not in (2, 3):
+    raise ValueError(f'rolls: expected [batch, time, pitch] or [time, pitch], got shape {r.shape}')
+  top = r.shape[-1] - 1 - np.argmax(r[..., ::-1], axis=-1)
+  return np.where(r.any(-1), top, -1).astype(np.int64)
+
+
+def melody_interval_counts(rolls) -> np.ndarray:
+  """Counts ``[len(MELODY_BINS)]`` of the melody line's moves over every pair of consecutive
+  frames ``(t, t + 1)`` of every roll ``[batch, time, pitch]`` (see :data:`MELODY_BINS`)."""
+  a, b = _line_pairs(rolls)
+  d = (b - a)[(a >= 0) & (b >= 0)]
+  size = np.searchsorted(np.asarray(_MELODY_SIZES), np.abs(d))   # 0 hold, 1 step, ..., 5 beyond
+  sized = np.where(size == 0, 0, 2 * size - 1 + (d > 0))
+  counts = np.bincount(sized, minlength=len(MELODY_BINS)).astype(np.float64)
+  counts[MELODY_BINS.index('exit')] = np.sum((a >= 0) & (b < 0))
+  counts[MELODY_BINS.index('entry')] = np.sum((a < 0) & (b >= 0))
+  counts[MELODY_BINS.index('rest')] = np.sum((a < 0) & (b < 0))
+  return counts
+
+
+def melody_interval_histogram(rolls) -> np.ndarray:
+  """The normalised :func:`melody_interval_counts` of ``rolls [batch, time, pitch]`` (time >= 2)."""
+  counts = melody_interval_counts(rolls)
+  if counts.sum() <= 0:
+    raise ValueError('melody_interval_histogram: rolls need at least 2 frames')
+  return counts / counts.sum()
+
+
+def _line_pairs(rolls) -> tuple[np.ndarray, np.ndarray]:
+  """The melody line at frames t and t + 1, over every consecutive pair of every roll."""
+  line = melody_line(_as_rolls(rolls))
+  return line[:, :-1].ravel(), line[:, 1:].ravel()
+
+
+def _sounding_moves(rolls) -> np.ndarray:
+  """Semitone moves of the melody line between consecutive frames that both sound."""
+  a, b = _line_pairs(rolls)
+  return (b - a)[(a >= 0) & (b >= 0)]
+
+
+def melody_hold_rate(rolls) -> float:
+  """Fraction of consecutive sounding frame pairs whose top key is the same (held or repeated);
+  0.0 when no two consecutive frames sound."""
+  d = _sounding_moves(rolls)
+  return float(np.mean(d == 0)) if d.size else 0.0
+
+
+def melody_step_rate(rolls) -> float:
+  """Fraction of consecutive sounding frame pairs whose top key moves by 1 or 2 semitones;
+  0.0 when no two consecutive frames sound."""
+  d = _sounding_moves(rolls)
+  return float(np.mean((np.abs(d) >= 1) & (np.abs(d) <= 2))) if d.size else 0.0
+
+
+def melody_js(rolls, reference) -> float:
+  """JS divergence (nats) between the melody-interval histogram of ``rolls [batch, time, pitch]``
+  and ``reference``: rolls of the same kind, or their :func:`melody_interval_histogram`
+  (``[len(MELODY_BINS)]``)."""
+  ref = np.asarray(reference)
+  if ref.shape != (len(MELODY_BINS),):
+    ref = melody_interval_histogram(ref)
+  return js_divergence(melody_interval_histogram(rolls), ref)

@@ -56,8 +56,15 @@ comparison):
 There is no likelihood, so no eval batches: at each eval the loop samples, and
 :meth:`GANSampler.statistics` reports diversity (mean pairwise distance between samples, each
 from its own code), frame changes (:func:`~dsjax.eval.music_stats.frame_change_rate`: 0 for held
-chords), note density, polyphony and the pitch-class JS divergence against real windows, next to
-the same figures for real windows (``dsjax.eval.music_stats``).
+chords), note density, polyphony, the pitch-class JS divergence against real windows and the
+melody line's interval JS divergence, hold and step rates
+(:func:`~dsjax.eval.music_stats.melody_interval_histogram`), next to the same figures for real
+windows (``dsjax.eval.music_stats``). With ``gan.reference_model`` (a trained piano-roll LM
+workdir, read as data: ``configs/pianoroll_pitchrnn.py:reference``) it also reports the frame NLL
+of the samples under that model (``reference_nll``, :mod:`dsjax.eval.reference`), next to the
+figure of held-out real windows of the same length (``real_reference_nll``, from the ``test``
+split, computed once). The reference workdir's grid is checked when training starts and the model
+is opened at the first evaluation (``launch.generate`` never opens it).
 
 Data: piano-roll windows of ``data.window`` frames (``short='skip'``: no padded windows, which a
 critic would learn to spot). The bundled default is Nottingham at eighth-note frames, 88 keys.
@@ -73,6 +80,7 @@ import numpy as np
 
 from dsjax.data import pianoroll as roll_lib
 from dsjax.eval import music_stats
+from dsjax.eval.reference import ReferenceModel, check_reference_workdir
 from dsjax.models import gan as gan_models
 from dsjax.models import gan_losses
 from dsjax.models.gan_training import fake_pool_sample, fake_pool_write, repeat_steps
@@ -83,6 +91,7 @@ LOSSES = ('wgan_gp', 'nonsaturating')
 CRITIC_BATCHES = ('split', 'reuse')
 BINARIZE = ('none', 'straight_through')
 REAL_REFERENCE_WINDOWS = 256
+HELD_OUT_SPLIT = 'test'         # the real windows scored by the reference model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,9 +192,12 @@ class GANTask(base.Task):
     steps = int(config.train.num_steps)
     self.g_tx, self.g_schedule = make_optimizer(config.optim, max(1, steps * hp.g_steps))
     self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * hp.n_critic))
+    self.reference_model = str(config.gan.reference_model)
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count, seed=None):
+    if self.reference_model:  # fail at the start of training, not at the first evaluation
+      check_reference_workdir(self.reference_model, self.roll_cfg, 'config.gan.reference_model')
     return datasets.train_stream(self.config, self.train_set, process_index, process_count,
                                  shifted=False, short='skip', seed=seed,
                                  transposition=datasets.roll_transposition(self.config))
@@ -350,31 +362,37 @@ class GANTask(base.Task):
 
   # -- sampling -----------------------------------------------------------------------------
   def real_windows(self, rng_or_seed, num: int, length: int) -> np.ndarray:
-    """``num`` random real windows ``[num, length, pitch]`` in {0, 1} from the training split.
-
-    Pieces at least ``length`` frames long are drawn uniformly; if none is, the longest pieces
-    are used and padded with silence.
-    """
-    seqs = self.train_set
-    if isinstance(rng_or_seed, (int, np.integer)):
-      g = np.random.default_rng(int(rng_or_seed))
-    else:
-      g = np.random.default_rng(np.asarray(jax.random.key_data(rng_or_seed)).ravel().tolist())
-    lengths = seqs.lengths
-    candidates = np.flatnonzero(lengths >= length)
-    if not len(candidates):
-      candidates = np.flatnonzero(lengths == lengths.max())
-    picks = candidates[g.integers(len(candidates), size=num)]
-    out = np.zeros((num, length, self.hp.pitches), np.uint8)
-    for i, piece in enumerate(picks):
-      seq = np.asarray(seqs[int(piece)])
-      start = int(g.integers(0, max(1, len(seq) - length + 1)))
-      window = seq[start:start + length]
-      out[i, :len(window)] = window
-    return out
+    """``num`` random real windows ``[num, length, pitch]`` in {0, 1} from the training split
+    (:func:`random_windows`)."""
+    return random_windows(self.train_set, rng_or_seed, num, length, self.hp.pitches)
 
   def make_sampler(self):
     return GANSampler(self)
+
+
+def random_windows(seqs, rng_or_seed, num: int, length: int, pitches: int) -> np.ndarray:
+  """``num`` random windows ``uint8 [num, length, pitches]`` of the rolls ``seqs``
+  (a :class:`~dsjax.data.notes.SequenceSet`); ``rng_or_seed``: an int or a jax key.
+
+  Pieces at least ``length`` frames long are drawn uniformly, then a start in each; if none is,
+  the longest pieces are used and padded with silence.
+  """
+  if isinstance(rng_or_seed, (int, np.integer)):
+    g = np.random.default_rng(int(rng_or_seed))
+  else:
+    g = np.random.default_rng(np.asarray(jax.random.key_data(rng_or_seed)).ravel().tolist())
+  lengths = seqs.lengths
+  candidates = np.flatnonzero(lengths >= length)
+  if not len(candidates):
+    candidates = np.flatnonzero(lengths == lengths.max())
+  picks = candidates[g.integers(len(candidates), size=num)]
+  out = np.zeros((num, length, pitches), np.uint8)
+  for i, piece in enumerate(picks):
+    seq = np.asarray(seqs[int(piece)])
+    start = int(g.integers(0, max(1, len(seq) - length + 1)))
+    window = seq[start:start + length]
+    out[i, :len(window)] = window
+  return out
 
 
 class GANSampler(base.Sampler):
@@ -387,6 +405,11 @@ class GANSampler(base.Sampler):
     self.real_windows = task.real_windows
     self._generate = jax.jit(task.generate, static_argnums=(2, 3, 4))
     self._real_reference: dict[int, dict] = {}
+    self._config, self._pitches = task.config, task.hp.pitches
+    self.reference_path = task.reference_model
+    self._reference: ReferenceModel | None = None
+    self._held_out = None
+    self._held_out_nll: dict[int, float] = {}
 
   def generate_raw(self, state, rng, num: int, length: int, schedule: str | None = None
                    ) -> np.ndarray:
@@ -427,7 +450,8 @@ class GANSampler(base.Sampler):
 
   def real_reference(self, length: int) -> dict:
     """Figures of 256 real training windows of ``length`` frames (cached): density, polyphony,
-    diversity (on 64 of them) and the pitch-class histogram."""
+    diversity (on 64 of them), the pitch-class histogram, the melody-interval histogram and the
+    melody's hold and step rates."""
     if length not in self._real_reference:
       real = self.real_windows(4321, REAL_REFERENCE_WINDOWS, length)
       self._real_reference[length] = {
@@ -436,14 +460,41 @@ class GANSampler(base.Sampler):
           'diversity': music_stats.mean_pairwise_distance(real[:64]),
           'frame_changes': music_stats.frame_change_rate(real),
           'pitch_classes': music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
+          'melody_intervals': music_stats.melody_interval_histogram(real),
+          'melody_hold': music_stats.melody_hold_rate(real),
+          'melody_step': music_stats.melody_step_rate(real),
       }
     return self._real_reference[length]
 
+  def held_out_windows(self, seed: int, num: int, length: int) -> np.ndarray:
+    """``num`` random real windows ``uint8 [num, length, pitch]`` of the held-out
+    (``HELD_OUT_SPLIT``) rolls of the run's data."""
+    if self._held_out is None:
+      self._held_out = datasets.load_split(self._config, 'pianoroll', HELD_OUT_SPLIT)
+    return random_windows(self._held_out, seed, num, length, self._pitches)
+
+  @property
+  def reference(self) -> ReferenceModel | None:
+    """The ``gan.reference_model`` density model (opened once, at first use), or None."""
+    if self.reference_path and self._reference is None:
+      self._reference = ReferenceModel(self.reference_path, self.roll_cfg,
+                                       key='config.gan.reference_model')
+    return self._reference
+
+  def real_reference_nll(self, length: int) -> float:
+    """Frame NLL under the reference model of 256 held-out windows of ``length`` frames (cached)."""
+    if length not in self._held_out_nll:
+      real = self.held_out_windows(4321, REAL_REFERENCE_WINDOWS, length)
+      self._held_out_nll[length] = self.reference.frame_nll(real)
+    return self._held_out_nll[length]
+
   def statistics(self, samples):
-    """Diversity, density, polyphony, silence, frame changes and
-    pitch-class JS (nats) of ``samples``, with the
-    same figures for as many fresh real windows (``real_*``; ``real_pitch_class_js`` is the
-    divergence a real sample of this size has from the reference: the floor for ``pitch_class_js``).
+    """Diversity, density, polyphony, silence, frame changes, pitch-class JS (nats), melody-interval
+    JS (nats) and the melody's hold and step rates of ``samples``, with the same figures for as
+    many fresh real windows (``real_*``; ``real_pitch_class_js`` and ``real_melody_js`` are the
+    divergences a real sample of this size has from the reference: the floors for
+    ``pitch_class_js`` and ``melody_js``). With ``gan.reference_model``: ``reference_nll`` of the
+    samples and ``real_reference_nll`` of held-out real windows of the same length.
     """
     samples = np.asarray(samples)
     n, length = samples.shape[0], samples.shape[1]
@@ -464,6 +515,18 @@ class GANSampler(base.Sampler):
             music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
             ref['pitch_classes']),
     }
+    if length >= 2:
+      stats.update({
+          'melody_js': music_stats.melody_js(samples, ref['melody_intervals']),
+          'melody_hold': music_stats.melody_hold_rate(samples),
+          'melody_step': music_stats.melody_step_rate(samples),
+          'real_melody_js': music_stats.melody_js(real, ref['melody_intervals']),
+          'real_melody_hold': ref['melody_hold'],
+          'real_melody_step': ref['melody_step'],
+      })
+      if self.reference is not None:
+        stats['reference_nll'] = self.reference.frame_nll(samples)
+        stats['real_reference_nll'] = self.real_reference_nll(length)
     if n >= 2:
       stats['diversity'] = music_stats.mean_pairwise_distance(samples)
       stats['real_diversity'] = ref['diversity']

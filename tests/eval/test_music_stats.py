@@ -74,3 +74,64 @@ def test_mean_pairwise_distance():
     ms.mean_pairwise_distance(a[None])
   with pytest.raises(ValueError, match='batch, time, pitch'):
     ms.note_density(np.zeros(5))
+
+
+def melody_roll(tops, pitch=40, chord=()):
+  """A roll whose frame t sounds key ``tops[t]`` (None: silent) above the keys ``chord``."""
+  r = np.zeros((len(tops), pitch), np.uint8)
+  for t, k in enumerate(tops):
+    if k is not None:
+      r[t, k] = 1
+      r[t, list(chord)] = 1
+  return r
+
+
+def test_melody_line_is_the_highest_sounding_key():
+  r = melody_roll([20, 20, None, 31], chord=(3, 10))            # a chord under the tune
+  np.testing.assert_array_equal(ms.melody_line(r), [20, 20, -1, 31])
+  batch = np.stack([r, np.zeros_like(r)])
+  np.testing.assert_array_equal(ms.melody_line(batch), [[20, 20, -1, 31], [-1, -1, -1, -1]])
+  np.testing.assert_array_equal(ms.melody_line(np.eye(3)), [0, 1, 2])
+
+
+def test_melody_interval_bins_known_counts():
+  # moves: 0 (hold), +2 (step up), -1 (step down), +4 (third up), -7 (fourth-fifth down),
+  # +12 (sixth-octave up), -13 (beyond-octave down), exit, rest, entry
+  tops = [20, 20, 22, 21, 25, 18, 30, 17, None, None, 19]
+  counts = ms.melody_interval_counts(melody_roll(tops, chord=(0,)))
+  expected = dict.fromkeys(ms.MELODY_BINS, 0)
+  for name in ('hold', 'step up', 'step down', 'third up', 'fourth-fifth down',
+               'sixth-octave up', 'beyond-octave down', 'exit', 'rest', 'entry'):
+    expected[name] += 1
+  assert dict(zip(ms.MELODY_BINS, counts.tolist())) == expected
+  hist = ms.melody_interval_histogram(melody_roll(tops))
+  assert hist.sum() == pytest.approx(1.0) and hist[0] == pytest.approx(0.1)
+  # bin edges: 2 is a step, 3 a third, 5 a fourth, 8 a sixth, 13 beyond the octave (one way each)
+  edges = ms.melody_interval_counts(melody_roll([0, 2, 5, 10, 18, 31]))
+  assert [ms.MELODY_BINS[i] for i in np.flatnonzero(edges)] == [
+      'step up', 'third up', 'fourth-fifth up', 'sixth-octave up', 'beyond-octave up']
+  # no pair is counted across two rolls of a batch
+  pair = np.stack([melody_roll([0, 0]), melody_roll([30, 30])])
+  assert ms.melody_interval_counts(pair)[0] == 2 and ms.melody_interval_counts(pair).sum() == 2
+
+
+def test_melody_hold_and_step_rates():
+  # sounding pairs: 20->20 hold, 20->22 step, 22->30 leap; the silent frame's pairs do not count
+  r = melody_roll([20, 20, 22, 30, None, 30])
+  assert ms.melody_hold_rate(r) == pytest.approx(1 / 3)
+  assert ms.melody_step_rate(r) == pytest.approx(1 / 3)
+  held = melody_roll([5] * 8, chord=(1,))
+  assert ms.melody_hold_rate(held) == 1.0 and ms.melody_step_rate(held) == 0.0
+  assert ms.melody_hold_rate(np.zeros((6, 10))) == 0.0
+
+
+def test_melody_js_known_value():
+  held = melody_roll([5, 5, 5])                                    # hold, hold
+  half = melody_roll([5, 5, 6])                                    # hold, step up
+  # p = (1, 0), q = (1/2, 1/2): JS = 1/2 ln(4/3) + 1/4 ln(2/3) + 1/4 ln 2
+  want = 0.5 * np.log(4 / 3) + 0.25 * np.log(2 / 3) + 0.25 * np.log(2)
+  assert ms.melody_js(held, half) == pytest.approx(want)
+  assert ms.melody_js(held, ms.melody_interval_histogram(half)) == pytest.approx(want)
+  assert ms.melody_js(half, half) == 0.0
+  leaps = melody_roll([0, 30, 0])                                  # disjoint bins: ln 2
+  assert ms.melody_js(held, leaps) == pytest.approx(np.log(2))
