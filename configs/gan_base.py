@@ -74,6 +74,11 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   d.kind = 'lstm'                 # 'lstm' | 'bilstm' | 'cnn'
   d.hidden = (256,)
   d.readout = 'last'              # 'last' | 'mean' | 'steps'
+  d.motion = False                # recurrent critics: each frame's change from the one before
+  #                                 (x_t - x_{t-1}) joins the frame as input (onsets, moves)
+  d.pitch_conv = 0                # recurrent critics: channels of a 12-key convolution across
+  #                                 pitch (one octave, stride 1) applied to each frame before the
+  #                                 LSTM, next to the frame itself (0 = off)
   d.impl = 'custom_vjp'           # twice differentiable: correct for the gradient penalty
   d.features = (32, 64, 128, 128)  # CNN towers
   d.kernel = 5

@@ -445,6 +445,8 @@ class LSTMCritic(nn.Module):
   readout: str = 'last'
   bidirectional: bool = False
   minibatch_std: bool = False
+  motion: bool = False
+  pitch_conv: int = 0
   impl: str = 'custom_vjp'
   param_dtype: Any = jnp.float32
 
@@ -454,6 +456,7 @@ class LSTMCritic(nn.Module):
       raise ValueError(f'LSTMCritic: expected [batch, time, pitch], got {x.shape}')
     if self.readout not in READOUTS:
       raise ValueError(f'LSTMCritic readout {self.readout!r}: expected one of {READOUTS}')
+    x = self.frame_features(x)
 
     def stack(**kw):
       return LSTMStack(tuple(self.hidden), impl=self.impl, param_dtype=self.param_dtype, **kw)
@@ -479,6 +482,21 @@ class LSTMCritic(nn.Module):
       out = out + nn.Dense(1, use_bias=False, param_dtype=self.param_dtype,
                            name='minibatch_std')(spread)[:, 0]
     return out
+
+  @nn.compact
+  def frame_features(self, x: Array) -> Array:
+    """The LSTM's input per frame: the frame, with ``motion`` its change from the frame before
+    (the first frame's from silence), with ``pitch_conv = C`` C channels of a 12-key convolution
+    across pitch (a leaky ReLU after it), flattened: ``[batch, time, pitch * (1 + motion + C)]``."""
+    parts = [x]
+    if self.motion:
+      parts.append(x - jnp.pad(x, ((0, 0), (1, 0), (0, 0)))[:, :-1])
+    if self.pitch_conv:
+      b, t, p = x.shape
+      conv = nn.Conv(int(self.pitch_conv), (12,), padding='SAME', param_dtype=self.param_dtype,
+                     name='pitch_conv')(x.reshape(b * t, p, 1))
+      parts.append(nn.leaky_relu(conv, 0.2).reshape(b, t, p * int(self.pitch_conv)))
+    return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else x
 
 
 # ----------------------------------------------------------------------------------- factories
@@ -523,7 +541,8 @@ def make_critic(cfg) -> nn.Module:
       raise ValueError(f'config.model.critic.readout={readout!r}: expected one of {READOUTS}')
     return LSTMCritic(hidden=tuple(int(h) for h in cfg.hidden), readout=readout,
                       bidirectional=kind == 'bilstm', impl=str(cfg.impl),
-                      minibatch_std=bool(cfg.minibatch_std))
+                      minibatch_std=bool(cfg.minibatch_std), motion=bool(cfg.motion),
+                      pitch_conv=int(cfg.pitch_conv))
   raise ValueError(f"config.model.critic.kind={kind!r}: expected 'cnn', 'lstm' or 'bilstm'")
 
 

@@ -221,6 +221,29 @@ def test_critic_scores_are_per_example():
   np.testing.assert_allclose(apply(params, x[1:2])[0], full[1], rtol=1e-5)
 
 
+def test_lstm_critic_frame_features_motion_and_pitch_conv():
+  """``motion``: +1 where a key starts, -1 where it stops (the first frame against silence);
+  ``pitch_conv``: the same response one key up when the frame moves one key up (a convolution
+  across pitch), away from the edges; the penalty's second-order gradient flows through both."""
+  x = jnp.zeros((1, 5, 24)).at[0, 1:3, 10].set(1.0).at[0, 0, 3].set(1.0)
+  critic = G.LSTMCritic((4,), motion=True, pitch_conv=2)
+  params = critic.init(jax.random.key(0), x)
+  feats = critic.apply(params, x, method=G.LSTMCritic.frame_features)
+  assert feats.shape == (1, 5, 24 * 4)
+  np.testing.assert_array_equal(feats[0, :, :24], x[0])
+  np.testing.assert_array_equal(feats[0, :, 24 + 10], [0, 1, 0, -1, 0])
+  np.testing.assert_array_equal(feats[0, :, 24 + 3], [1, -1, 0, 0, 0])
+  conv = lambda roll: critic.apply(params, roll, method=G.LSTMCritic.frame_features)[
+      0, 1, 48:].reshape(24, 2)
+  up = jnp.roll(x, 1, axis=-1)
+  np.testing.assert_allclose(conv(up)[8:20], conv(x)[7:19], rtol=1e-6, atol=1e-7)
+  assert float(jnp.abs(conv(x)).max()) > 0
+  fake = jax.random.uniform(jax.random.key(1), x.shape)
+  grads = jax.grad(lambda p: L.wgan_gp_critic_loss(lambda r: critic.apply(p, r), x, fake,
+                                                   jax.random.key(2), gp_weight=10.0)[0])(params)
+  assert float(jnp.abs(grads['params']['pitch_conv']['kernel']).max()) > 0
+
+
 # ----------------------------------------------------------------------------- code schedules
 
 
