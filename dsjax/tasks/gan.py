@@ -460,10 +460,12 @@ class GANSampler(base.Sampler):
           'diversity': music_stats.mean_pairwise_distance(real[:64]),
           'frame_changes': music_stats.frame_change_rate(real),
           'pitch_classes': music_stats.pitch_class_histogram_of_rolls(real, self.lowest_pitch),
-          'melody_intervals': music_stats.melody_interval_histogram(real),
-          'melody_hold': music_stats.melody_hold_rate(real),
-          'melody_step': music_stats.melody_step_rate(real),
       }
+      if length >= 2:   # the melody line's moves need two frames
+        self._real_reference[length].update({
+            'melody_intervals': music_stats.melody_interval_histogram(real),
+            'melody_hold': music_stats.melody_hold_rate(real),
+            'melody_step': music_stats.melody_step_rate(real)})
     return self._real_reference[length]
 
   def held_out_windows(self, seed: int, num: int, length: int) -> np.ndarray:

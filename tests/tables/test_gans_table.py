@@ -1,4 +1,5 @@
-"""The GAN comparison table: trains through the generic loop and reports each run's own figures."""
+"""The GAN comparison table: trains through the generic loop and reports each run's own figures,
+next to held-out real windows and the reference density model's samples."""
 
 from __future__ import annotations
 
@@ -21,26 +22,43 @@ def test_load_config_names_a_missing_file():
     load_config('no_such_config')
 
 
+def _cells(row: str) -> list[str]:
+  return [c.strip() for c in row.strip('|').split('|')]
+
+
 def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   out = str(tmp_path / 'gans')
   md = gans.run(out, seeds=1, quick=True, names=('gan_lstm_cnn',))
   assert open(os.path.join(out, 'table.md')).read() == md
+  reference = os.path.join(out, 'reference')                  # trained once, for every row
+  assert json.load(open(os.path.join(reference, 'config.json')))['model']['head'] == 'pitch_rnn'
   workdir = os.path.join(out, 'gan_lstm_cnn', 'seed_0')
+  assert json.load(open(os.path.join(workdir, 'config.json')))['gan']['reference_model'] == (
+      os.path.abspath(reference))
   last = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))
           if '"eval"' in l][-1]
   raw = json.load(open(os.path.join(out, 'raw.json')))
-  for col in gans.COLUMNS:
+  for col in gans.RECORDED:
     assert raw['results']['gan_lstm_cnn'][col] == [last[col]]
   row = next(l for l in md.splitlines() if l.startswith('| gan_lstm_cnn'))
-  assert (f"| {last['diversity']:.4f} | {last['frame_changes']:.4f} | "
-          f"{last['note_density']:.4f} |") in row
-  assert (f"| real data | {last['real_diversity']:.4f} | {last['real_frame_changes']:.4f} | "
-          f"{last['real_note_density']:.4f} |") in md
+  assert _cells(row)[1:1 + len(gans.COLUMNS)] == [f'{last[c]:.4f}' for c in gans.COLUMNS]
+  # the held-out row: real windows score better under the reference than the GAN's and their
+  # melody line is closer to the real one's
+  held_out, density = raw[gans.HELD_OUT], raw[gans.DENSITY]
+  for figures in (held_out, density):
+    assert sorted(figures) == sorted(gans.RECORDED) and all(len(v) == 1 for v in figures.values())
+  assert held_out['reference_nll'][0] < last['reference_nll']
+  assert held_out['melody_js'][0] < last['melody_js']
+  for key, label in gans.ROW_LABELS.items():
+    cells = _cells(next(l for l in md.splitlines() if l.startswith(f'| {label}')))
+    assert cells[1:1 + len(gans.COLUMNS)] == [f'{raw[key][c][0]:.4f}' for c in gans.COLUMNS]
   # the caption reads the runs' settings
-  c = load_config('gan_lstm_cnn:tiny')
+  c = load_config('gan_lstm_cnn:tiny', **{'gan.reference_model': os.path.abspath(reference)})
   assert gans.describe(c, 'tiny') in md
   assert f'step noise {c.model.generator.step_noise}' in md
   assert f'critic: {c.gan.binarize}' in md and c.gan.binarize == 'straight_through'
+  best = json.load(open(os.path.join(reference, 'best.json')))
+  assert f"a pitch_rnn roll LM, LSTM (16,), test NLL {best['test/frame_nll']:.3f} at step 4" in md
 
 
 def test_train_seconds_come_from_the_runs_logged_rates(tmp_path):
