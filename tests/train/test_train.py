@@ -317,7 +317,8 @@ def test_generate_writes_midi_that_reads_back(tmp_path):
 
 
 @pytest.mark.parametrize('key,value,message', [
-    ('train.checkpoint_every', 0, 'config.train.checkpoint_every=0: must be at least 1'),
+    ('train.checkpoint_every', 0, 'config.train.checkpoint_every=0: must be an integer >= 1'),
+    ('train.num_steps', -5, 'config.train.num_steps=-5: must be an integer >= 1'),
     ('data.eval_batch_size', 6,
      r'config.data.eval_batch_size=6 must be divisible by the number of devices \(4\)'),
     ('data.batch_size', 6, r'config.data.batch_size=6 must be divisible by the number of devices'),
