@@ -26,6 +26,9 @@ _STEPS = flags.DEFINE_integer('steps', None, 'Override the number of training st
 _DATASETS = flags.DEFINE_list(
     'datasets', None, 'polyphonic only: train these datasets (jsb, nottingham); finished runs of '
     'the others in --out stay in the table.')
+_REFERENCE = flags.DEFINE_string(
+    'reference', None, 'gans only: a trained reference density model\'s workdir (default: one is '
+    'trained in OUT/reference).')
 
 
 def main(argv):
@@ -40,6 +43,10 @@ def main(argv):
     if _TABLE.value != 'polyphonic':
       raise app.UsageError(f'--datasets applies to --table=polyphonic, not {_TABLE.value!r}')
     kwargs['datasets'] = tuple(_DATASETS.value)
+  if _REFERENCE.value:
+    if _TABLE.value != 'gans':
+      raise app.UsageError(f'--reference applies to --table=gans, not {_TABLE.value!r}')
+    kwargs['reference'] = _REFERENCE.value
   out = _OUT.value or os.path.join(
       'runs', f'ablate-{_TABLE.value}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}')
   os.makedirs(out, exist_ok=True)
