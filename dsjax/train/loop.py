@@ -79,15 +79,23 @@ def changed_settings(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
 
 def with_base_defaults(saved: dict) -> dict:
   """``saved`` (a config dict a run wrote) with the keys of ``configs.common.base_config()`` it
-  lacks (the shared keys added since that run was made) at their defaults."""
+  lacks (the shared keys added since that run was made) at their defaults, and those of its
+  family's shared builder (the GANs' ``configs.gan_base``, the roll LMs' ``configs.pianoroll_base``).
+  A key added later defaults to what the code did before it existed, so the run reads as made."""
   from configs.common import base_config
+  from configs.gan_base import base_gan_config
+  from configs.pianoroll_base import roll_lm_config
 
   def merge(base, over):
     out = dict(base)
     for k, v in over.items():
       out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
-  return merge(base_config().to_dict(), saved)
+  family = {'gan': base_gan_config, 'pianoroll_lm': roll_lm_config}.get(saved.get('task'))
+  base = base_config().to_dict()
+  if family is not None:
+    base = merge(base, family().to_dict())
+  return merge(base, saved)
 
 
 def load_config(workdir: str):

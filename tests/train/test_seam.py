@@ -254,3 +254,14 @@ def test_a_workdir_from_before_a_shared_key_existed_still_loads(tmp_path):
   config = load_config(str(tmp_path / 'old'))
   assert config.train.seeds == 0 and config.train.profile_steps == 0
   assert config.train.num_steps == 7 and config.model.head == saved['model']['head']
+  # a GAN workdir from before the critic's motion / pitch_conv and gan.reference_model keys
+  gan = configs.load_config('iwgan_lstm:tiny').to_dict()
+  del gan['model']['critic']['motion'], gan['model']['critic']['pitch_conv']
+  del gan['gan']['reference_model']
+  gan['model']['critic']['hidden'] = [5]
+  os.makedirs(tmp_path / 'gan')
+  with open(tmp_path / 'gan' / 'config.json', 'w') as f:
+    json.dump(gan, f)
+  config = load_config(str(tmp_path / 'gan'))
+  assert config.model.critic.motion is False and config.model.critic.pitch_conv == 0
+  assert config.gan.reference_model == '' and list(config.model.critic.hidden) == [5]
