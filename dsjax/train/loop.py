@@ -65,8 +65,9 @@ def write_config(config, workdir: str) -> None:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
 
-# Settings that change what a run prints or records about itself, never what it trains.
-NOT_TRAINING = ('train.quiet', 'train.log_every_step_to_json', 'train.profile_steps')
+# Settings that change what a run prints, records or measures about itself, never what it trains.
+NOT_TRAINING = ('train.quiet', 'train.log_every_step_to_json', 'train.profile_steps',
+                'gan.reference_model')
 
 
 def changed_settings(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
