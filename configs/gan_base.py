@@ -59,6 +59,8 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   g.decision = 'dense'            # 'dense' | 'none' | 'strip'
   g.strip_channels = 32
   g.output = 'sigmoid'            # 'sigmoid' ({0, 1} rolls) | 'tanh' ({-1, +1}, the original)
+  g.melody = False                # lstm: a one-note-per-frame melody output (softmax over keys
+  #                                 and a rest, straight-through argmax) laid over the roll
   g.time_indicator = True
   g.code_dim = 64
   g.code_distribution = 'uniform'  # U[-1, 1] | 'normal'

@@ -271,6 +271,16 @@ class DecisionLayer(nn.Module):
     raise ValueError(f'decision layer {self.kind!r}: expected one of {DECISIONS}')
 
 
+def melody_head(h: Array, pitches: int, param_dtype=jnp.float32) -> Array:
+  """One melody note per frame (or none): a softmax over ``pitches + 1`` classes (the last one:
+  rest) from ``h [batch, time, H]``, its argmax as a one-hot roll ``[batch, time, pitch]`` in the
+  forward pass with the softmax's gradient (straight-through). Call inside a compact module."""
+  logits = nn.Dense(pitches + 1, param_dtype=param_dtype, name='melody')(h)
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(h.dtype)
+  hard = jax.nn.one_hot(jnp.argmax(logits, axis=-1), pitches + 1, dtype=h.dtype)
+  return (probs + jax.lax.stop_gradient(hard - probs))[..., :pitches]
+
+
 # ----------------------------------------------------------------------------------- generators
 
 
@@ -279,6 +289,8 @@ class LSTMGenerator(nn.Module):
 
   The input of the LSTM at step t is ``code[:, t]`` plus, with ``time_indicator``, t / (T - 1).
   With ``decision='none'`` a last LSTM layer of ``pitch`` units is added after ``hidden``.
+  With ``melody``, a second output of one note per frame (or a rest, :func:`melody_head`) is
+  laid over the decision layer's roll (their maximum): a voice that can only be a single line.
   """
   pitches: int
   hidden: Sequence[int] = (256,)
@@ -286,6 +298,7 @@ class LSTMGenerator(nn.Module):
   output: str = 'sigmoid'
   time_indicator: bool = True
   strip_channels: int = 32
+  melody: bool = False
   impl: str = 'custom_vjp'
   param_dtype: Any = jnp.float32
 
@@ -304,8 +317,13 @@ class LSTMGenerator(nn.Module):
       x = jnp.concatenate([x, time_indicator(x.shape[0], x.shape[1], x.dtype)], axis=-1)
     features = tuple(self.hidden) + ((self.pitches,) if self.decision == 'none' else ())
     h, _ = LSTMStack(features, impl=self.impl, param_dtype=self.param_dtype, name='lstm')(x)
-    return DecisionLayer(self.pitches, self.decision, self.output, self.strip_channels,
+    roll = DecisionLayer(self.pitches, self.decision, self.output, self.strip_channels,
                          self.param_dtype, name='decision')(h)
+    if not self.melody:
+      return roll
+    if self.output != 'sigmoid':
+      raise ValueError("LSTMGenerator: melody needs output='sigmoid'")
+    return jnp.maximum(roll, melody_head(h, self.pitches, self.param_dtype))
 
 
 class DCRNNGenerator(nn.Module):
@@ -516,7 +534,11 @@ def make_generator(cfg, pitches: int) -> nn.Module:
     raise ValueError(f'config.model.generator.output={common["output"]!r}: expected one of '
                      f'{OUTPUTS}')
   if kind == 'lstm':
-    return LSTMGenerator(hidden=tuple(int(h) for h in cfg.hidden), **common)
+    return LSTMGenerator(hidden=tuple(int(h) for h in cfg.hidden), melody=bool(cfg.melody),
+                         **common)
+  if bool(cfg.melody):
+    raise ValueError(f'config.model.generator.melody=True: only the lstm generator has a melody '
+                     f'head, not {kind!r}')
   if kind == 'dcrnn':
     cells = tuple(int(h) for h in cfg.hidden)
     repeats = tuple(int(r) for r in cfg.repeats)

@@ -244,6 +244,41 @@ def test_lstm_critic_frame_features_motion_and_pitch_conv():
   assert float(jnp.abs(grads['params']['pitch_conv']['kernel']).max()) > 0
 
 
+def test_melody_head_is_one_note_or_a_rest_with_the_softmax_gradient():
+  """Forward: the argmax of the ``pitches + 1`` logits as a one-hot roll (a rest: a silent frame);
+  backward: the softmax's gradient (straight-through). The generator lays it over its roll."""
+  import flax.linen as nn
+
+  class Head(nn.Module):
+    @nn.compact
+    def __call__(self, h):
+      return G.melody_head(h, 6)
+
+  h = jax.random.normal(jax.random.key(0), (2, 7, 5))
+  head = Head()
+  params = head.init(jax.random.key(1), h)
+  out = head.apply(params, h)
+  w, b = params['params']['melody']['kernel'], params['params']['melody']['bias']
+  logits = h @ w + b
+  winner = np.asarray(jnp.argmax(logits, -1))
+  expect = np.eye(7)[winner][..., :6]
+  np.testing.assert_array_equal(np.asarray(out), expect)
+  weights = jax.random.normal(jax.random.key(2), out.shape)
+  grad_st = jax.grad(lambda x: jnp.sum(weights * head.apply(params, x)))(h)
+  grad_soft = jax.grad(lambda x: jnp.sum(weights * jax.nn.softmax(x @ w + b)[..., :6]))(h)
+  np.testing.assert_allclose(grad_st, grad_soft, rtol=1e-5, atol=1e-6)
+  gen = G.LSTMGenerator(pitches=6, hidden=(4,), melody=True)
+  code = jax.random.normal(jax.random.key(3), (2, 7, 3))
+  gp = gen.init(jax.random.key(4), code)
+  roll = gen.apply(gp, code)
+  plain = G.LSTMGenerator(pitches=6, hidden=(4,)).apply(
+      {'params': {k: v for k, v in gp['params'].items() if k != 'melody'}}, code)
+  assert bool(jnp.all(roll >= plain)) and bool(jnp.all(jnp.sum(roll == 1.0, -1) <= 1))
+  with pytest.raises(ValueError, match="melody needs output='sigmoid'"):
+    G.LSTMGenerator(pitches=6, hidden=(4,), melody=True, output='tanh').init(jax.random.key(0),
+                                                                             code)
+
+
 # ----------------------------------------------------------------------------- code schedules
 
 
