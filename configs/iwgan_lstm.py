@@ -8,10 +8,9 @@ indicator -> LSTM 256 -> linear -> sigmoid; critic LSTM 256 -> linear on the las
 1e-4, betas (0.5, 0.9); 5 critic steps (each on its own 32 real windows) per generator step.
 
 The default is sized for a laptop: the widths, batch and 800 steps of the ``cpu`` comparison
-(:func:`configs.gan_base.cpu_comparison`; about 6 to 8 minutes on 2 CPU cores). Trained longer at
-that size its samples got worse, not better (seed 0, 256 samples under the reference density
-model: frame NLL 7.2 at step 800, 11.6 at step 2000, against 2.5 for held-out windows). ``full``
-is the size above, for an accelerator (20,000 steps).
+(:func:`configs.gan_base.cpu_comparison`). Trained longer at that size its samples got worse, not
+better (README: the reference model's frame NLL of its samples by step). ``full`` is the size
+above, for an accelerator (20,000 steps).
 
   python -m launch.train --config=configs/iwgan_lstm.py --workdir=runs/iwgan      # laptop size
   python -m launch.train --config=configs/iwgan_lstm.py:full ...     # W2 shapes, 20k steps (GPU)
