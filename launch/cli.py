@@ -49,15 +49,8 @@ def describe(e: BaseException, argv) -> tuple[int, str]:
   """``(exit status, one line)`` for an exception that ends a command."""
   text = e.args[0] if (isinstance(e, KeyError) and e.args and isinstance(e.args[0], str)) \
       else str(e)
-  # ml_collections: AttributeError("'hiddn'\nDid you mean \"hidden\" instead of \"hiddn\"?")
-  # raised while an override flag is applied.
-  m = re.match(r"""^['"]?\\?'(?P<key>[^'\\]+)\\?'(?:\\n|\n)?(?P<hint>.*?)['"]?$""", text, re.S)
-  if isinstance(e, AttributeError) and m:
-    key, hint = m.group('key'), m.group('hint').strip()
-    flag = _config_override(argv, key)
-    hint = hint.replace('Did you mean', 'did you mean').rstrip('?')
-    where = f'{flag.split("=", 1)[0]}: ' if flag else ''
-    return 2, f'{where}no config key {key!r}' + (f' ({hint}?)' if hint else '')
+  if isinstance(e, KeyError) and ' ' not in text.strip():  # a bare key says nothing by itself
+    text = f'KeyError: {text!r}'
   if 'Failed loading config file' in text:
     path = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), '?')
     reason = text.strip().splitlines()[-1].strip()
@@ -68,9 +61,28 @@ def describe(e: BaseException, argv) -> tuple[int, str]:
   return 1, f'{type(e).__name__}: {line} (an internal error; rerun with --traceback for the trace)'
 
 
+def _unknown_key(e: AttributeError, argv) -> str | None:
+  """The line for ml_collections' ``AttributeError("'hiddn'\\nDid you mean ...")``, raised while
+  an override flag is applied (None for another AttributeError)."""
+  m = re.match(r"""^['"]?\\?'(?P<key>[^'\\]+)\\?'(?:\\n|\n)?(?P<hint>.*?)['"]?$""", str(e), re.S)
+  if not m:
+    return None
+  key, hint = m.group('key'), m.group('hint').strip()
+  flag = _config_override(argv, key)
+  if flag is None:
+    return None
+  hint = hint.replace('Did you mean', 'did you mean').rstrip('?')
+  return f'{flag.split("=", 1)[0]}: no config key {key!r}' + (f' ({hint}?)' if hint else '')
+
+
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
+  except AttributeError as e:
+    line = _unknown_key(e, argv)
+    if line is None:
+      raise
+    raise UsageError(line) from e
   except flags.Error as e:
     m = re.search(r'--(\w+) must have a value other than None', str(e))
     if m:

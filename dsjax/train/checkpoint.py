@@ -90,6 +90,9 @@ class Checkpointer:
       raise CheckpointDamaged(self.step_path(step), step, 'does not restore '
                               f'({type(e).__name__}: {_first_line(e)})') from e
     state, meta = restored['state'], dict(restored['meta'])
+    # orbax casts to the target's dtype without a word: another dtype is another config, not
+    # damage (its checksums would differ)
+    self._raise_mismatch(step, abstract_state, None)
     self.verify(step, state, meta)
     return state, meta, step
 
@@ -162,7 +165,7 @@ class Checkpointer:
                               f'{", ".join(map(str, kept)) if kept else "none"})')
     return step
 
-  def _raise_mismatch(self, step: int, abstract_state: Any, error: Exception) -> None:
+  def _raise_mismatch(self, step: int, abstract_state: Any, error: Exception | None) -> None:
     """Raises ``ValueError`` if the checkpoint of ``step`` holds a readable state of another
     layout or shapes than ``abstract_state``; returns if it matches or cannot be read."""
     try:
@@ -237,7 +240,7 @@ def non_finite_arrays(state: Any) -> list[str]:
   out = []
   for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
     a = _host_array(x)
-    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+    if jax.numpy.issubdtype(a.dtype, jax.numpy.inexact) and not np.all(np.isfinite(a)):
       out.append(_path_str(path))
   return out
 

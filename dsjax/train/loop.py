@@ -319,10 +319,18 @@ class Trainer:
     with self._workdir_lock():
       return self._train()
 
+  @contextlib.contextmanager
   def _workdir_lock(self):
+    """The workdir's lock, and each seed workdir's with ``train.seeds`` (a run started in one
+    of them is refused too)."""
     if not self.is_main:  # the processes of one multi-host run share the workdir
-      return contextlib.nullcontext()
-    return workdir_lock.hold(self.workdir)
+      yield
+      return
+    with contextlib.ExitStack() as stack:
+      stack.enter_context(workdir_lock.hold(self.workdir))
+      for lane in self.lanes if self.stacked else ():
+        stack.enter_context(workdir_lock.hold(lane.workdir))
+      yield
 
   def _train(self) -> dict[str, Any]:
     self._warn_changed_settings()
@@ -429,7 +437,7 @@ class Trainer:
         lane.data.restore(meta['data'])
         lane.history = _window_from_json(meta.get('train_window'))
         self.eval_pending = bool(meta.get('eval_pending'))
-        self._truncate_metrics(lane, step)
+        self._truncate_metrics(lane, step, drop_eval_at_step=self.eval_pending)
       states = [state for state, _, _ in per_lane]
       state = states[0] if not self.stacked else jax.device_put(
           jax.tree.map(lambda *xs: jnp.stack(xs), *states), self.repl)
@@ -452,13 +460,19 @@ class Trainer:
     (``checkpoints_damaged/``, kept) with one line saying which and why, and the next older one
     is tried."""
     abstract = self.abstract_state(one_seed=True)
+    set_aside = []
     while True:
       step = self._resume_step()
       if step is None:
+        if set_aside:  # never start afresh over checkpoints that were there: say so instead
+          raise ValueError(f'{self.workdir}: no checkpoint restores (steps {sorted(set_aside)} '
+                           f'set aside into checkpoints_damaged/); move them back to retry, or '
+                           f'train in a new --workdir')
         return None
       try:
-        return step, [lane.checkpointer.restore(abstract, step) for lane in self.lanes]
+        restored = [lane.checkpointer.restore(abstract, step) for lane in self.lanes]
       except ckpt_lib.CheckpointDamaged as e:
+        set_aside.append(step)
         lane = next(lane for lane in self.lanes if e.path.startswith(lane.ckpt_dir + os.sep))
         _sync_processes(f'dsjax_damaged_{step}_seen')
         moved = lane.checkpointer.set_aside(step) if self.is_main else '?'
@@ -467,10 +481,24 @@ class Trainer:
           lane.checkpointer.reload()
         print(f'Skipping the checkpoint of step {step}: {e.reason}; moved to {moved}',
               flush=True)
+        continue
+      # A seed whose newer checkpoint was set aside leaves the others' newer ones: they would be
+      # written again (orbax refuses a step that exists), so they go aside too.
+      for lane in self.lanes:
+        for newer in [s for s in lane.checkpointer.all_steps() if s > step]:
+          _sync_processes(f'dsjax_newer_{newer}')
+          moved = lane.checkpointer.set_aside(newer) if self.is_main else '?'
+          _sync_processes(f'dsjax_newer_{newer}_moved')
+          if not self.is_main:
+            lane.checkpointer.reload()
+          print(f'Setting aside the checkpoint of step {newer} in {lane.ckpt_dir} (newer than '
+                f'step {step}, which every seed resumes from): moved to {moved}', flush=True)
+      return step, restored
 
-  def _truncate_metrics(self, lane: 'Lane', step: int):
+  def _truncate_metrics(self, lane: 'Lane', step: int, drop_eval_at_step: bool = False):
     """Drops the records of ``metrics.jsonl`` after ``step`` (a resumed run writes them again),
-    and a last line cut short by a crash."""
+    the eval record of ``step`` itself when the resumed run evaluates it again, and a last line
+    cut short by a crash."""
     path = os.path.join(lane.workdir, 'metrics.jsonl')
     if not (self.is_main and os.path.exists(path)):
       return
@@ -482,7 +510,12 @@ class Trainer:
         except ValueError:
           dropped += 1
           continue
-        if isinstance(record, dict) and record.get('step', 0) <= step:
+        at = record.get('step', 0) if isinstance(record, dict) else None
+        if not isinstance(at, (int, float)):
+          dropped += 1
+          continue
+        if at < step or (at == step and not (drop_eval_at_step
+                                             and record.get('split') == 'eval')):
           kept.append(line if line.endswith('\n') else line + '\n')
         else:
           dropped += 1

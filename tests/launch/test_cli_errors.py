@@ -87,8 +87,10 @@ def test_describe_keeps_an_internal_error_apart():
   from launch.cli import describe
   code, line = describe(TypeError('unsupported operand'), [])
   assert code == 1 and line.startswith('TypeError: unsupported operand (an internal error')
-  code, line = describe(KeyError('data.sourse'), [])
-  assert (code, line) == (2, 'data.sourse')
+  code, line = describe(KeyError('data'), [])
+  assert (code, line) == (2, "KeyError: 'data'")
+  code, line = describe(AttributeError("'NoneType' object has no attribute 'shape'"), [])
+  assert code == 1 and line.startswith("AttributeError: 'NoneType' object has no attribute")
 
 
 @pytest.fixture(scope='module')

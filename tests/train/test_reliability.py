@@ -232,3 +232,80 @@ def test_one_run_per_workdir(tmp_path, capsys):
   assert f'took over the lock of a run that ended without releasing it (process {holder.pid} ' \
       in out
   assert not os.path.exists(os.path.join(workdir, workdir_lock.LOCK_NAME))  # released at exit
+
+
+def test_when_no_checkpoint_restores_the_run_stops_instead_of_starting_afresh(trained, tmp_path):
+  """Every checkpoint damaged (or a restore that fails for a reason of the moment): the run sets
+  them aside and stops with a line saying so; it never trains from step 0 over them, and the
+  logs stay."""
+  from dsjax.train import loop
+  _, saved = trained
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(saved, workdir)
+  for step in ('2', '4'):
+    os.remove(os.path.join(workdir, 'checkpoints', step, 'state', '_METADATA'))
+  before = open(os.path.join(workdir, 'metrics.jsonl')).read()
+  with pytest.raises(ValueError, match=r'no checkpoint restores \(steps \[2, 4\] set aside'):
+    loop.train_and_evaluate(_config(), workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints_damaged'))) == ['2', '4']
+  assert open(os.path.join(workdir, 'metrics.jsonl')).read() == before
+
+
+def test_another_dtype_is_a_config_error_not_damage(tmp_path):
+  """orbax casts a restored array to the target's dtype; the checksum would then differ. That is
+  another config, refused by name, not a damaged checkpoint."""
+  import jax.numpy as jnp
+
+  from dsjax.train.checkpoint import Checkpointer
+  ckpt = Checkpointer(str(tmp_path / 'c'), every=1, async_save=False)
+  ckpt.save(1, {'w': jnp.arange(8.0)}, {'step': 1}, force=True)
+  with pytest.raises(ValueError, match=r'holds another model .* w: saved float32\[8\], needed '
+                                       r'bfloat16\[8\]'):
+    ckpt.restore({'w': jax.ShapeDtypeStruct((8,), jnp.bfloat16)})
+  ckpt.close()
+
+
+def test_a_bfloat16_state_that_is_not_finite_is_caught():
+  import jax.numpy as jnp
+
+  from dsjax.train.checkpoint import non_finite_arrays
+  assert non_finite_arrays({'a': jnp.ones(3, jnp.bfloat16).at[1].set(jnp.inf),
+                            'b': jnp.ones(2)}) == ['a']
+
+
+def test_several_seeds_one_damaged_resume_below_and_train_on(tmp_path, capsys):
+  """Two seeds, seed 1's newest checkpoint damaged: both resume from the step before (seed 0's
+  newer one set aside as well, or it could not be written again) and train to the end."""
+  from dsjax.train import loop
+  config = _config(**{'train.seeds': 2, 'train.quiet': True})
+  workdir = str(tmp_path / 'run')
+  loop.train_and_evaluate(config, workdir)
+  os.remove(os.path.join(workdir, 'seed_1', 'checkpoints', '4', 'meta', 'metadata'))
+  capsys.readouterr()
+  final = loop.train_and_evaluate(_config(**{'train.seeds': 2, 'train.quiet': True,
+                                             'train.num_steps': 6}), workdir)
+  out = capsys.readouterr().out
+  assert 'Skipping the checkpoint of step 4: ' in out
+  assert 'Setting aside the checkpoint of step 4 in ' in out and 'Resuming from checkpoint at ' \
+      'step 2 ' in out
+  assert final['step'] == 6
+  for seed in ('seed_0', 'seed_1'):
+    assert os.path.isdir(os.path.join(workdir, seed, 'checkpoints_damaged', '4'))
+
+
+def test_a_seed_workdir_of_a_running_several_seed_run_is_locked(tmp_path):
+  from dsjax.train import workdir_lock
+  top = tmp_path / 'run'
+  (top / 'seed_1').mkdir(parents=True)
+  holder = subprocess.Popen([sys.executable, '-c', HOLD, str(top / 'seed_1')], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    from dsjax.train import loop
+    with pytest.raises(workdir_lock.WorkdirLocked, match=f'seed_1 is in use by another run '
+                                                         f'\\(process {holder.pid} '):
+      loop.train_and_evaluate(_config(**{'train.seeds': 2, 'seed': 0}), str(top))
+    assert not os.path.exists(top / workdir_lock.LOCK_NAME)   # the top lock was released
+  finally:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
