@@ -119,9 +119,10 @@ class Checkpointer:
     with them (checkpoints written before the record existed are checked for finiteness only)
     and every floating-point array of ``state`` is finite."""
     path = self.step_path(step)
+    host = jax.tree.map(_host_array, state)  # one copy for the checksums and the finiteness
     record = meta.get('integrity')
     if record is not None:
-      now = integrity_record(state, meta)
+      now = integrity_record(host, meta)
       if now['meta'] != record.get('meta'):
         raise CheckpointDamaged(path, step, 'its metadata differs from what was saved '
                                 '(checksum mismatch)')
@@ -131,7 +132,7 @@ class Checkpointer:
         raise CheckpointDamaged(path, step, f'{len(bad)} array(s) differ from what was saved '
                                 f'(checksum mismatch: {", ".join(bad[:3])}'
                                 f'{", ..." if len(bad) > 3 else ""})')
-    nonfinite = non_finite_arrays(state)
+    nonfinite = non_finite_arrays(host)
     if nonfinite:
       raise CheckpointDamaged(path, step, f'non-finite values in {", ".join(nonfinite[:3])}'
                               f'{", ..." if len(nonfinite) > 3 else ""}')
@@ -169,8 +170,9 @@ class Checkpointer:
     """Raises ``ValueError`` if the checkpoint of ``step`` holds a readable state of another
     layout or shapes than ``abstract_state``; returns if it matches or cannot be read."""
     try:
-      leaves = jax.tree_util.tree_leaves(self._manager.item_metadata(step)['state'])
-      saved = _leaf_specs(self._manager.item_metadata(step)['state'])
+      saved_tree = self._manager.item_metadata(step)['state']
+      leaves = jax.tree_util.tree_leaves(saved_tree)
+      saved = _leaf_specs(saved_tree)
     except Exception:  # pylint: disable=broad-except
       return
     if not leaves or any(getattr(x, 'shape', None) is None or getattr(x, 'dtype', None) is None

@@ -474,11 +474,7 @@ class Trainer:
       except ckpt_lib.CheckpointDamaged as e:
         set_aside.append(step)
         lane = next(lane for lane in self.lanes if e.path.startswith(lane.ckpt_dir + os.sep))
-        _sync_processes(f'dsjax_damaged_{step}_seen')
-        moved = lane.checkpointer.set_aside(step) if self.is_main else '?'
-        _sync_processes(f'dsjax_damaged_{step}_moved')
-        if not self.is_main:
-          lane.checkpointer.reload()
+        moved = self._set_aside(lane, step)
         print(f'Skipping the checkpoint of step {step}: {e.reason}; moved to {moved}',
               flush=True)
         continue
@@ -486,14 +482,20 @@ class Trainer:
       # written again (orbax refuses a step that exists), so they go aside too.
       for lane in self.lanes:
         for newer in [s for s in lane.checkpointer.all_steps() if s > step]:
-          _sync_processes(f'dsjax_newer_{newer}')
-          moved = lane.checkpointer.set_aside(newer) if self.is_main else '?'
-          _sync_processes(f'dsjax_newer_{newer}_moved')
-          if not self.is_main:
-            lane.checkpointer.reload()
+          moved = self._set_aside(lane, newer)
           print(f'Setting aside the checkpoint of step {newer} in {lane.ckpt_dir} (newer than '
                 f'step {step}, which every seed resumes from): moved to {moved}', flush=True)
       return step, restored
+
+  def _set_aside(self, lane: 'Lane', step: int) -> str:
+    """Moves ``lane``'s checkpoint of ``step`` aside (process 0, between barriers; the others
+    re-read the folder); where it went ('?' on the other processes)."""
+    _sync_processes(f'dsjax_set_aside_{lane.seed}_{step}')
+    moved = lane.checkpointer.set_aside(step) if self.is_main else '?'
+    _sync_processes(f'dsjax_set_aside_{lane.seed}_{step}_done')
+    if not self.is_main:
+      lane.checkpointer.reload()
+    return moved
 
   def _truncate_metrics(self, lane: 'Lane', step: int, drop_eval_at_step: bool = False):
     """Drops the records of ``metrics.jsonl`` after ``step`` (a resumed run writes them again),
