@@ -61,6 +61,8 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   g.output = 'sigmoid'            # 'sigmoid' ({0, 1} rolls) | 'tanh' ({-1, +1}, the original)
   g.melody = False                # lstm: a one-note-per-frame melody output (softmax over keys
   #                                 and a rest, straight-through argmax) laid over the roll
+  g.feedback = False              # lstm: the generator reads the frame it output before (and
+  #                                 can be trained as a roll LM too: gan.mle_weight)
   g.time_indicator = True
   g.code_dim = 64
   g.code_distribution = 'uniform'  # U[-1, 1] | 'normal'
@@ -99,6 +101,8 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   c.gan.binarize = 'none'         # 'straight_through': the critic sees thresholded fakes
   c.gan.critic_threshold = 0.5    # output-scale threshold of those fakes (and of the densities
                                   # logged in training); set_threshold() keeps it = sample.threshold
+  c.gan.mle_weight = 0.0          # feedback generators: weight of the teacher-forced NLL of
+                                  # the real windows added to the generator's loss (0 = off)
   c.gan.unroll = True             # unroll the critic / generator step scans (see the module doc)
   c.gan.reference_model = ''      # '' = off, or a piano-roll LM workdir (read as data) whose
                                   # frame NLL of the samples each eval logs (train one with

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsjax.nn import GRU, LSTM, Bidirectional, LSTMStack
+from dsjax.nn.recurrent import lstm_stack_stepper
 
 Array = jax.Array
 
@@ -326,6 +327,120 @@ class LSTMGenerator(nn.Module):
     return jnp.maximum(roll, melody_head(h, self.pitches, self.param_dtype))
 
 
+def top_note(rolls: Array) -> Array:
+  """The class of each frame's highest sounding key: ``rolls [..., pitch]`` in {0, 1} -> int
+  ``[...]``, the key's column, or ``pitch`` (the rest class) for a silent frame."""
+  on = rolls > 0.5
+  p = rolls.shape[-1]
+  top = p - 1 - jnp.argmax(on[..., ::-1], axis=-1)
+  return jnp.where(on.any(-1), top, p)
+
+
+class FeedbackLSTMGenerator(nn.Module):
+  """An LSTM generator that reads its own last frame (C-RNN-GAN's feedback), so that it can be
+  trained as a language model of rolls too (``gan.mle_weight``).
+
+  The input at step t is ``code[:, t]``, the time indicator (optional) and the frame it output at
+  step t - 1 (silence before the first). Each frame is binary in the forward pass (gradients
+  straight through): the accompaniment keys whose sigmoid passes 0.5, and with ``melody`` one
+  melody note (or a rest) drawn from a softmax over ``pitches + 1`` classes with Gumbel noise
+  (rng stream ``'sample'``), laid over the accompaniment (their maximum).
+
+  :meth:`frame_nll` is the teacher-forced negative log-likelihood of real rolls (nats per frame):
+  the melody head's cross-entropy of each frame's highest key (or the rest) plus the
+  accompaniment's Bernoulli loss of the other keys (of every key without ``melody``), with the
+  real frame before as the feedback. ``code [batch, time, code_dim]`` -> ``[batch, time, pitch]``
+  in {0, 1}.
+  """
+  pitches: int
+  hidden: Sequence[int] = (256,)
+  time_indicator: bool = True
+  melody: bool = False
+  impl: str = 'custom_vjp'
+  param_dtype: Any = jnp.float32
+
+  def code_length(self, length: int) -> int:
+    return int(length)
+
+  def setup(self):
+    self.lstm = LSTMStack(tuple(self.hidden), impl=self.impl, param_dtype=self.param_dtype)
+    self.decision = nn.Dense(self.pitches, param_dtype=self.param_dtype)
+    if self.melody:
+      self.melody_out = nn.Dense(self.pitches + 1, param_dtype=self.param_dtype)
+
+  def _code_inputs(self, code: Array) -> Array:
+    if code.ndim != 3:
+      raise ValueError(f'FeedbackLSTMGenerator: code must be [batch, time, code_dim], got '
+                       f'{code.shape}')
+    if self.time_indicator:
+      code = jnp.concatenate([code, time_indicator(code.shape[0], code.shape[1], code.dtype)], -1)
+    return code
+
+  def _heads(self, h: Array):
+    acc = self.decision(h)
+    return acc, (self.melody_out(h) if self.melody else None)
+
+  def teacher_forced(self, code: Array, real: Array):
+    """The heads' logits at each step of ``real [batch, time, pitch]`` in {0, 1} when the frame
+    fed back is the real one before: ``(accompaniment [batch, time, pitch], melody [batch, time,
+    pitch + 1] or None)``. The free-running generator's frames are these thresholds and draws
+    when ``real`` is its own output."""
+    x = self._code_inputs(code)
+    if real.shape[:2] != x.shape[:2] or real.shape[-1] != self.pitches:
+      raise ValueError(f'teacher_forced: real {real.shape} does not match code {code.shape} and '
+                       f'{self.pitches} keys')
+    prev = jnp.pad((real > 0.5).astype(x.dtype), ((0, 0), (1, 0), (0, 0)))[:, :-1]
+    h, _ = self.lstm(jnp.concatenate([x, prev], axis=-1))
+    return self._heads(h)
+
+  def frame_nll(self, code: Array, real: Array) -> Array:
+    """Teacher-forced NLL (nats per frame, mean over batch and time) of ``real [batch, time,
+    pitch]`` in {0, 1}, the generator reading ``code`` and the real frame before each frame."""
+    acc_logits, mel_logits = self.teacher_forced(code, real)
+    real = (real > 0.5).astype(acc_logits.dtype)
+    acc_target = real
+    nll = 0.0
+    if self.melody:
+      top = top_note(real)
+      acc_target = real - jax.nn.one_hot(top, self.pitches + 1, dtype=real.dtype)[..., :-1]
+      logp = jax.nn.log_softmax(mel_logits.astype(jnp.float32), axis=-1)
+      nll = -jnp.take_along_axis(logp, top[..., None], axis=-1)[..., 0]
+    z = acc_logits.astype(jnp.float32)
+    bce = jnp.sum(jnp.maximum(z, 0) - z * acc_target + jnp.log1p(jnp.exp(-jnp.abs(z))), axis=-1)
+    return jnp.mean(nll + bce)
+
+  def __call__(self, code: Array, length: Optional[int] = None) -> Array:
+    x = self._code_inputs(code)
+    b, t, _ = x.shape
+    if length is not None and length != t:
+      raise ValueError(f'FeedbackLSTMGenerator: code has {t} steps, length is {length}')
+    p = self.pitches
+    if self.is_initializing():   # creates the parameters the scan below reads
+      self._heads(self.lstm(jnp.zeros((b, 1, x.shape[-1] + p), x.dtype))[0])
+    step = lstm_stack_stepper(self.lstm.variables['params'])
+    w_acc = self.decision.variables['params']
+    w_mel = self.melody_out.variables['params'] if self.melody else None
+    gumbel = (jax.random.gumbel(self.make_rng('sample'), (t, b, p + 1), x.dtype) if self.melody
+              else jnp.zeros((t, b, 0), x.dtype))
+
+    def body(carry, inp):
+      state, prev = carry
+      x_t, g_t = inp
+      h, state = step(state, x=jnp.concatenate([x_t, prev], axis=-1))
+      prob = jax.nn.sigmoid(h @ w_acc['kernel'] + w_acc['bias'])
+      frame = prob + jax.lax.stop_gradient((prob > 0.5).astype(prob.dtype) - prob)
+      if w_mel is not None:
+        logits = h @ w_mel['kernel'] + w_mel['bias']
+        soft = jax.nn.softmax(logits, axis=-1)
+        hard = jax.nn.one_hot(jnp.argmax(logits + g_t, axis=-1), p + 1, dtype=soft.dtype)
+        frame = jnp.maximum(frame, (soft + jax.lax.stop_gradient(hard - soft))[:, :p])
+      return (state, frame), frame
+
+    carry = (self.lstm.initial_carry(b), jnp.zeros((b, p), x.dtype))
+    _, frames = jax.lax.scan(body, carry, (jnp.swapaxes(x, 0, 1), gumbel))
+    return jnp.swapaxes(frames, 0, 1)
+
+
 class DCRNNGenerator(nn.Module):
   """The hierarchical "deconvolutional" RNN generator (11/10).
 
@@ -533,6 +648,16 @@ def make_generator(cfg, pitches: int) -> nn.Module:
   if common['output'] not in OUTPUTS:
     raise ValueError(f'config.model.generator.output={common["output"]!r}: expected one of '
                      f'{OUTPUTS}')
+  if kind == 'lstm' and bool(cfg.feedback):
+    if common['decision'] != 'dense' or common['output'] != 'sigmoid':
+      raise ValueError("config.model.generator.feedback=True needs decision='dense' and "
+                       "output='sigmoid'")
+    return FeedbackLSTMGenerator(pitches=int(pitches), hidden=tuple(int(h) for h in cfg.hidden),
+                                 time_indicator=bool(cfg.time_indicator),
+                                 melody=bool(cfg.melody), impl=str(cfg.impl))
+  if bool(cfg.feedback):
+    raise ValueError(f'config.model.generator.feedback=True: only the lstm generator reads its '
+                     f'own frames, not {kind!r}')
   if kind == 'lstm':
     return LSTMGenerator(hidden=tuple(int(h) for h in cfg.hidden), melody=bool(cfg.melody),
                          **common)

@@ -123,6 +123,7 @@ class GANSettings:
   separate_scores: bool        # the critic's minibatch_std: real and fake scored apart
   binarize: str
   critic_threshold: float
+  mle_weight: float
 
   @classmethod
   def from_config(cls, config, roll_cfg) -> 'GANSettings':
@@ -156,6 +157,10 @@ class GANSettings:
     if int(g.step_noise_hold) < 1:
       raise ValueError(f'config.model.generator.step_noise_hold={g.step_noise_hold} must be '
                        f'>= 1')
+    mle_weight = float(gan.mle_weight)
+    if mle_weight < 0 or (mle_weight and not bool(g.feedback)):
+      raise ValueError(f'config.gan.mle_weight={mle_weight}: must be >= 0, and > 0 only with '
+                       f'config.model.generator.feedback=True (a generator that reads its frames)')
     critic_batch = batch // n_critic if critic_batches == 'split' else batch
     pool_size = int(gan.pool_size)
     if pool_size and pool_size < critic_batch:
@@ -171,7 +176,8 @@ class GANSettings:
         critic_batches=critic_batches, critic_batch=critic_batch, pool_size=pool_size,
         gp_weight=float(gan.gp_weight), per_example_epsilon=str(gan.gp_epsilon) == 'per_example',
         unroll=bool(gan.unroll), separate_scores=bool(config.model.critic.minibatch_std),
-        binarize=binarize, critic_threshold=float(gan.critic_threshold))
+        binarize=binarize, critic_threshold=float(gan.critic_threshold),
+        mle_weight=mle_weight)
 
 
 class GANTask(base.Task):
@@ -234,7 +240,8 @@ class GANTask(base.Task):
   def generate(self, g_params, rng, batch: int, length: int, schedule: str, song=None):
     """Generator output ``[batch, length, pitch]`` in the output scale (jittable)."""
     code = self.codes(rng, batch, length, schedule, song)
-    return self.generator.apply({'params': g_params}, code, length)
+    return self.generator.apply({'params': g_params}, code, length,
+                                rngs={'sample': jax.random.fold_in(rng, 0x6d)})
 
   # -- state and steps ----------------------------------------------------------------------
   def critic_view(self, fake: jax.Array) -> jax.Array:
@@ -253,7 +260,7 @@ class GANTask(base.Task):
     k_g, k_d = jax.random.split(rng)
     code = jnp.zeros((1, self.generator.code_length(hp.window), hp.code_dim + hp.step_noise),
                      jnp.float32)
-    g_params = self.generator.init({'params': k_g}, code, hp.window)['params']
+    g_params = self.generator.init({'params': k_g, 'sample': k_g}, code, hp.window)['params']
     x = jnp.zeros((1, hp.window, hp.pitches), jnp.float32)
     d_params = self.critic.init({'params': k_d}, x)['params']
     return init_train_state(
@@ -323,18 +330,27 @@ class GANTask(base.Task):
     d_params, d_opt, pool, pool_next, pool_filled = carry
     critic_fn = self._critic_fn(d_params)
     gen_songs = songs[0]
+    gen_real = jnp.asarray(rolls, jnp.float32)[:cb]   # {0, 1}: the teacher-forced targets
 
     def gen_step(carry, key):
       g_params, g_opt = carry
 
       def loss_fn(gp):
         fake = self.generate(gp, key, cb, t, schedule, gen_songs if schedule == 'song' else None)
-        return self._generator_loss(critic_fn(self.critic_view(fake))), fake
+        loss = self._generator_loss(critic_fn(self.critic_view(fake)))
+        nll = jnp.zeros(())
+        if hp.mle_weight:   # teacher-forced NLL of real windows, from codes of their own
+          code = self.codes(jax.random.fold_in(key, 0x71), cb, t, schedule,
+                            gen_songs if schedule == 'song' else None)
+          nll = self.generator.apply({'params': gp}, code, gen_real, method='frame_nll')
+        return loss + hp.mle_weight * nll, (fake, loss, nll)
 
-      (loss, fake), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_params)
+      (_, (fake, loss, nll)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_params)
       g_params, g_opt, gn = apply_gradients(self.g_tx, g_params, g_opt, grads)
-      return (g_params, g_opt), {'g_loss': loss, 'g_grad_norm': gn,
-                                 'fake_density': self._density(fake)}
+      out = {'g_loss': loss, 'g_grad_norm': gn, 'fake_density': self._density(fake)}
+      if hp.mle_weight:
+        out['g_nll'] = nll
+      return (g_params, g_opt), out
 
     (g_params, g_opt), g_metrics = repeat_steps(
         gen_step, (g_params, state['opt_state']['generator']), jax.random.split(k_gen, hp.g_steps),

@@ -359,7 +359,7 @@ def test_fake_pool_ring_buffer():
     fake_pool_write(jnp.zeros((2, 1)), jnp.int32(0), jnp.int32(0), jnp.zeros((3, 1)))
 
 
-def _tiny_task(batch_size=8, code_dim=3, **gan):
+def _tiny_task(batch_size=8, code_dim=3, _generator=None, _lr=None, **gan):
   from configs.gan_base import base_gan_config, tiny_gan
   from dsjax.tasks.gan import GANTask
   c = tiny_gan(base_gan_config())
@@ -368,6 +368,10 @@ def _tiny_task(batch_size=8, code_dim=3, **gan):
   c.model.critic.hidden = (4,)
   c.model.generator.hidden = (4,)
   c.model.generator.code_dim = code_dim
+  for k, v in (_generator or {}).items():
+    c.model.generator[k] = v
+  if _lr is not None:
+    c.optim.learning_rate = c.critic_optim.learning_rate = _lr
   c.data.batch_size = batch_size
   c.gan.unroll = False   # rolled scans compile faster; same function (the e2e tests unroll)
   for k, v in gan.items():
@@ -437,3 +441,88 @@ def test_bad_config_errors():
     _tiny_task(n_critic=3, critic_batches='split')
   with pytest.raises(ValueError, match='pool_size'):
     _tiny_task(pool_size=2, critic_batches='reuse')
+
+
+# ------------------------------------------------------------------------ feedback generator
+
+
+def _feedback(melody, pitches=6):
+  gen = G.FeedbackLSTMGenerator(pitches=pitches, hidden=(5,), melody=melody)
+  code = jax.random.uniform(jax.random.key(3), (3, 9, 4), minval=-1, maxval=1)
+  params = gen.init({'params': jax.random.key(4), 'sample': jax.random.key(5)}, code)
+  # larger weights than the initialisation, so that keys cross 0.5 and frames change
+  params = jax.tree.map(lambda w: 3.0 * w, params)
+  return gen, code, params
+
+
+@pytest.mark.parametrize('melody', [False, True])
+def test_feedback_generator_frames_are_its_heads_on_its_own_frames(melody):
+  """The free-running scan (one step at a time, feeding back its binary frame) and the
+  teacher-forced pass (the whole sequence through the fused LSTM) agree when the teacher is the
+  generator's own output: each frame's accompaniment is its logits' sign, and the melody adds at
+  most one key (or a rest)."""
+  gen, code, params = _feedback(melody)
+  fake = gen.apply(params, code, rngs={'sample': jax.random.key(6)})
+  assert fake.shape == (3, 9, 6) and set(np.unique(np.asarray(fake))) <= {0.0, 1.0}
+  acc, mel = gen.apply(params, code, fake, method='teacher_forced')
+  acc_on = np.asarray(acc > 0)
+  fake = np.asarray(fake) > 0.5
+  if not melody:
+    assert mel is None
+    np.testing.assert_array_equal(fake, acc_on)
+  else:
+    assert mel.shape == (3, 9, 7)
+    assert np.all(fake >= acc_on) and np.all((fake & ~acc_on).sum(-1) <= 1)
+  assert 0 < fake.mean() < 1 and np.any(fake[:, 1:] != fake[:, :-1])
+  # the frame fed back matters: another first frame changes the logits of the second
+  other = np.array(fake, np.float32)
+  other[:, 0] = 1.0 - other[:, 0]
+  acc2, _ = gen.apply(params, code, jnp.asarray(other), method='teacher_forced')
+  assert float(jnp.abs(acc2[:, 1] - acc[:, 1]).max()) > 1e-4
+  np.testing.assert_allclose(acc2[:, 0], acc[:, 0])
+
+
+def test_feedback_generator_nll_known_values_and_melody_draws():
+  """With every weight zero the teacher-forced NLL is ``P log 2`` per frame (P fair coins), plus
+  ``log(P + 1)`` with the melody's uniform softmax. The melody note is drawn from its softmax
+  (Gumbel-max): with biases log(0.5, 0.3, 0.2) over two keys and the rest, and the accompaniment
+  silent, the draws' frequencies follow those probabilities."""
+  p = 2
+  for melody in (False, True):
+    gen, code, params = _feedback(melody, p)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    real = (jax.random.uniform(jax.random.key(7), (3, 9, p)) < 0.4).astype(jnp.float32)
+    nll = gen.apply(zero, code, real, method='frame_nll')
+    np.testing.assert_allclose(nll, p * np.log(2) + (np.log(p + 1) if melody else 0), rtol=1e-6)
+  params = jax.tree.map(jnp.zeros_like, params)
+  params['params']['decision']['bias'] = jnp.full((p,), -30.0)
+  params['params']['melody_out']['bias'] = jnp.log(jnp.array([0.5, 0.3, 0.2]))
+  code = jnp.zeros((4000, 2, 4))
+  frames = np.asarray(gen.apply(params, code, rngs={'sample': jax.random.key(8)}))
+  freq = [frames[..., 0].mean(), frames[..., 1].mean(), (frames.sum(-1) == 0).mean()]
+  np.testing.assert_allclose(freq, [0.5, 0.3, 0.2], atol=0.02)
+  # the teacher-forced NLL is the cross-entropy of the top key: a frame with key 1 on costs
+  # -log 0.3, plus the accompaniment's cost of its other keys (key 0 off: ~0 at bias -30)
+  real = jnp.zeros((1, 1, p)).at[0, 0, 1].set(1.0)
+  np.testing.assert_allclose(gen.apply(params, code[:1, :1], real, method='frame_nll'),
+                             -np.log(0.3), rtol=1e-5)
+
+
+def test_mle_weight_trains_the_feedback_generator_as_a_language_model():
+  """``gan.mle_weight`` adds the teacher-forced NLL of the real windows to the generator's loss
+  (logged as ``g_nll``): on one repeated batch it falls. Without a feedback generator the key is
+  refused."""
+  task = _tiny_task(n_critic=1, g_steps=1, critic_batches='reuse', mle_weight=1.0,
+                    _generator=dict(feedback=True, melody=True), _lr=1e-2)
+  state = task.init(jax.random.key(0))
+  batch = {'inputs': np.asarray(task.real_windows(0, 8, task.hp.window))}
+  step = jax.jit(task.train_step)
+  nlls = []
+  for i in range(30):
+    state, metrics = step(state, batch, jax.random.key(i))
+    nlls.append(float(metrics['g_nll']))
+  assert np.all(np.isfinite(nlls)) and np.mean(nlls[-3:]) < 0.7 * nlls[0], nlls
+  with pytest.raises(ValueError, match='config.gan.mle_weight'):
+    _tiny_task(mle_weight=1.0)
+  with pytest.raises(ValueError, match='feedback'):
+    _tiny_task(_generator=dict(kind='dcrnn', hidden=(4,), repeats=(1,), feedback=True))
