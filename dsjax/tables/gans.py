@@ -41,10 +41,24 @@ import numpy as np
 from configs import load_config
 from dsjax.tables import mean_std
 
-NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn')
+NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:original')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
           'iwgan_lstm_cnn': 'iwgan_lstm_cnn (WGAN-GP, CNN critic)',
-          'gan_lstm_cnn': 'gan_lstm_cnn (standard loss, CNN critic)'}
+          'gan_lstm_cnn': 'gan_lstm_cnn (standard loss, CNN critic)',
+          'iwgan_lstm:original': "iwgan_lstm:original (the log's setting: code constant in time, "
+                                 'soft fakes)'}
+
+
+def row_config(name: str, quick: bool = False):
+  """The config of a row: ``CONFIG`` or ``CONFIG:VARIANT`` at the table's budget (the ``cpu``
+  variant, or ``tiny`` with ``quick``)."""
+  base, _, variant = name.partition(':')
+  return load_config(f"{base}:{','.join(v for v in (variant, 'tiny' if quick else 'cpu') if v)}")
+
+
+def row_folder(name: str) -> str:
+  """``OUT/<this>/seed_S``: the row's name with ``:`` and ``,`` as ``_``."""
+  return name.replace(':', '_').replace(',', '_')
 COLUMNS = ('diversity', 'frame_changes', 'note_density', 'polyphony', 'silent_frames',
            'pitch_class_js', 'melody_js', 'reference_nll')
 RECORDED = COLUMNS + ('melody_hold', 'melody_step')    # into raw.json
@@ -165,24 +179,27 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
   from dsjax.train.loop import train_and_evaluate
   os.makedirs(out_dir, exist_ok=True)
   reference = os.path.abspath(reference or train_reference(out_dir, quick))
-  raw, times = {}, {}
+  raw, times, first = {}, {}, None
   for name in names:
     raw[name] = {c: [] for c in RECORDED}
     times[name] = []
     for seed in range(int(seeds)):
-      c = load_config(f"{name}:{'tiny' if quick else 'cpu'}")
+      c = row_config(name, quick)
+      if first is None:           # the caption and the extra rows read the first row's config
+        first = c
       c.seed = seed
       if steps is not None:
         c.train.num_steps = int(steps)
       c.train.eval_every = int(c.train.num_steps)   # one evaluation, at the end
       c.train.quiet = True
       c.gan.reference_model = reference
-      workdir = os.path.join(out_dir, name, f'seed_{seed}')
+      workdir = os.path.join(out_dir, row_folder(name), f'seed_{seed}')
       train_and_evaluate(c, workdir)
       times[name].append(_train_seconds(workdir))
       ev = _last_eval(workdir)
       for col in RECORDED:
         raw[name][col].append(float(ev.get(f'eval/{col}', ev.get(col, np.nan))))
+  c = first
   rows = extra_rows(c, seeds)
   g_steps = int(c.train.num_steps)
   lines = [f'# GAN comparison (log 11/12), {seeds} seed(s), {g_steps} train steps each, mean ± std',
@@ -193,7 +210,7 @@ def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None 
            '|---|' + '---|' * (len(COLUMNS) + 1)]
   for name in names:
     cells = [mean_std(raw[name][col], 4) for col in COLUMNS]
-    lines.append(f'| {LABELS[name]} | ' + ' | '.join(cells) + f' | {np.mean(times[name]):.0f} |')
+    lines.append(f'| {LABELS.get(name, name)} | ' + ' | '.join(cells) + f' | {np.mean(times[name]):.0f} |')
   for row, label in ROW_LABELS.items():
     cells = [mean_std(rows[row][col], 4) for col in COLUMNS]
     lines.append(f'| {label} | ' + ' | '.join(cells) + ' | |')

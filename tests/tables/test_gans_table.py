@@ -68,3 +68,16 @@ def test_train_seconds_come_from_the_runs_logged_rates(tmp_path):
              {'step': 25, 'split': 'train', 'steps_per_s': 0.5}]
   (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
   assert gans._train_seconds(str(tmp_path)) == pytest.approx(10 / 2 + 10 / 1 + 5 / 0.5)
+
+
+def test_rows_name_a_config_and_its_variant_at_the_table_budget():
+  """``iwgan_lstm:original`` is the log's setting (no step noise, soft fakes) at the budget of the
+  other rows; its runs go to ``OUT/iwgan_lstm_original``."""
+  plain, original = gans.row_config('iwgan_lstm'), gans.row_config('iwgan_lstm:original')
+  assert plain.train.num_steps == original.train.num_steps == 800
+  assert plain.model.generator.hidden == original.model.generator.hidden == (128,)
+  assert (original.model.generator.step_noise, original.gan.binarize) == (0, 'none')
+  assert plain.gan.binarize == 'straight_through'
+  assert gans.row_config('iwgan_lstm:original', quick=True).data.window == 16
+  assert gans.row_folder('iwgan_lstm:original') == 'iwgan_lstm_original'
+  assert 'iwgan_lstm:original' in gans.NAMES
