@@ -321,6 +321,16 @@ def decode_pianoroll_to_piece(roll: np.ndarray, cfg: RollConfig = RollConfig(), 
   return Piece(name, notes, np.zeros(1), np.full(1, float(qpm)))
 
 
+def spread_over_transpositions(freq: np.ndarray, transpose: int) -> np.ndarray:
+  """Each key's mass ``freq [..., keys]`` spread evenly over its ``2 * transpose + 1``
+  neighbours (the marginal under random transposition by up to ``transpose`` keys)."""
+  freq = np.asarray(freq, np.float64)
+  box = np.ones(2 * transpose + 1) / (2 * transpose + 1)
+  rows = freq.reshape(-1, freq.shape[-1])
+  return np.stack([np.convolve(np.pad(f, transpose), box, mode='valid') for f in rows]
+                  ).reshape(freq.shape)
+
+
 def key_log_odds(values: np.ndarray, feature_shape: tuple[int, ...], transpose: int = 0,
                  clip: float = 1e-4) -> np.ndarray:
   """Log-odds of each key's frequency over the frames ``values [N * prod(feature_shape)]`` (a
@@ -332,9 +342,6 @@ def key_log_odds(values: np.ndarray, feature_shape: tuple[int, ...], transpose: 
   """
   freq = np.asarray(values, np.float64).reshape(-1, *feature_shape).mean(0)
   if transpose > 0:
-    box = np.ones(2 * transpose + 1) / (2 * transpose + 1)
-    rows = freq.reshape(-1, freq.shape[-1])
-    freq = np.stack([np.convolve(np.pad(f, transpose), box, mode='valid') for f in rows]
-                    ).reshape(freq.shape)
+    freq = spread_over_transpositions(freq, transpose)
   freq = np.clip(freq, clip, 1 - clip)
   return (np.log(freq) - np.log1p(-freq)).astype(np.float32)

@@ -261,6 +261,8 @@ class GANTask(base.Task):
     code = jnp.zeros((1, self.generator.code_length(hp.window), hp.code_dim + hp.step_noise),
                      jnp.float32)
     g_params = self.generator.init({'params': k_g, 'sample': k_g}, code, hp.window)['params']
+    if isinstance(self.generator, gan_models.FeedbackLSTMGenerator):
+      g_params = self._marginal_output_biases(g_params)
     x = jnp.zeros((1, hp.window, hp.pitches), jnp.float32)
     d_params = self.critic.init({'params': k_d}, x)['params']
     return init_train_state(
@@ -269,6 +271,29 @@ class GANTask(base.Task):
         pool=jnp.zeros((hp.pool_size, hp.window, hp.pitches), jnp.float32),
         pool_next=jnp.zeros((), jnp.int32), pool_filled=jnp.zeros((), jnp.int32),
         d_updates=jnp.zeros((), jnp.int32), g_updates=jnp.zeros((), jnp.int32))
+
+  def _marginal_output_biases(self, g_params):
+    """A feedback generator's output biases set to the training frames' marginals (as the roll
+    LMs start): the accompaniment's to the log-odds of each key sounding below the top key (of
+    every key without a melody head), the melody's to the log-frequency of each top key and of
+    silence. Its NLL then starts near the marginal model's, not at 88 fair coins."""
+    frames = np.asarray(self.train_set.values).reshape(-1, self.hp.pitches) > 0
+    t = int(self.config.data.transpose)
+    params = dict(g_params)
+    acc = frames
+    if 'melody_out' in params:
+      top = np.asarray(gan_models.top_note(frames))
+      counts = np.bincount(top, minlength=self.hp.pitches + 1).astype(np.float64)
+      freq = roll_lib.spread_over_transpositions(counts[:-1], t) if t > 0 else counts[:-1]
+      freq = np.clip(np.append(freq, counts[-1]) / counts.sum(), 1e-4, None)
+      params['melody_out'] = {**params['melody_out'], 'bias': jnp.asarray(np.log(freq),
+                                                                          jnp.float32)}
+      acc = frames.copy()
+      sounding = top < self.hp.pitches
+      acc[np.nonzero(sounding)[0], top[sounding]] = False
+    bias = roll_lib.key_log_odds(acc.reshape(-1), (self.hp.pitches,), t)
+    params['decision'] = {**params['decision'], 'bias': jnp.asarray(bias)}
+    return params
 
   def _critic_fn(self, d_params):
     return lambda x: self.critic.apply({'params': d_params}, x)
