@@ -199,6 +199,29 @@ class GANTask(base.Task):
     self.g_tx, self.g_schedule = make_optimizer(config.optim, max(1, steps * hp.g_steps))
     self.d_tx, self.d_schedule = make_optimizer(config.critic_optim, max(1, steps * hp.n_critic))
     self.reference_model = str(config.gan.reference_model)
+    self.g_biases = (self._marginal_output_biases(bool(config.model.generator.melody))
+                     if isinstance(self.generator, gan_models.FeedbackLSTMGenerator) else {})
+
+  def _marginal_output_biases(self, melody: bool) -> dict[str, np.ndarray]:
+    """A feedback generator's starting output biases, ``{layer: bias}``: the training frames'
+    marginals (as the roll LMs start). The melody head's: the log-frequency of each top key and of
+    silence; the accompaniment's: the log-odds of each key sounding under the top key (of every
+    key without a melody head). Its NLL then starts near the marginal model's, not at 88 fair
+    coins. Computed once on the host."""
+    p, t = self.hp.pitches, int(self.config.data.transpose)
+    frames = np.asarray(self.train_set.values).reshape(-1, p) > 0
+    biases = {}
+    if melody:
+      line = music_stats.melody_line(frames)                     # -1: silent
+      counts = np.bincount(np.where(line < 0, p, line), minlength=p + 1).astype(np.float64)
+      keys = roll_lib.spread_over_transpositions(counts[:-1], t) if t > 0 else counts[:-1]
+      freq = np.clip(np.append(keys, counts[-1]) / counts.sum(), 1e-4, None)
+      biases['melody_out'] = np.log(freq).astype(np.float32)
+      frames = frames.copy()
+      sounding = np.nonzero(line >= 0)[0]
+      frames[sounding, line[sounding]] = False
+    biases['decision'] = roll_lib.key_log_odds(frames.reshape(-1), (p,), t)
+    return biases
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count, seed=None):
@@ -261,8 +284,10 @@ class GANTask(base.Task):
     code = jnp.zeros((1, self.generator.code_length(hp.window), hp.code_dim + hp.step_noise),
                      jnp.float32)
     g_params = self.generator.init({'params': k_g, 'sample': k_g}, code, hp.window)['params']
-    if isinstance(self.generator, gan_models.FeedbackLSTMGenerator):
-      g_params = self._marginal_output_biases(g_params)
+    if self.g_biases:
+      g_params = dict(g_params)
+      for layer, bias in self.g_biases.items():
+        g_params[layer] = {**g_params[layer], 'bias': jnp.asarray(bias)}
     x = jnp.zeros((1, hp.window, hp.pitches), jnp.float32)
     d_params = self.critic.init({'params': k_d}, x)['params']
     return init_train_state(
@@ -271,29 +296,6 @@ class GANTask(base.Task):
         pool=jnp.zeros((hp.pool_size, hp.window, hp.pitches), jnp.float32),
         pool_next=jnp.zeros((), jnp.int32), pool_filled=jnp.zeros((), jnp.int32),
         d_updates=jnp.zeros((), jnp.int32), g_updates=jnp.zeros((), jnp.int32))
-
-  def _marginal_output_biases(self, g_params):
-    """A feedback generator's output biases set to the training frames' marginals (as the roll
-    LMs start): the accompaniment's to the log-odds of each key sounding below the top key (of
-    every key without a melody head), the melody's to the log-frequency of each top key and of
-    silence. Its NLL then starts near the marginal model's, not at 88 fair coins."""
-    frames = np.asarray(self.train_set.values).reshape(-1, self.hp.pitches) > 0
-    t = int(self.config.data.transpose)
-    params = dict(g_params)
-    acc = frames
-    if 'melody_out' in params:
-      top = np.asarray(gan_models.top_note(frames))
-      counts = np.bincount(top, minlength=self.hp.pitches + 1).astype(np.float64)
-      freq = roll_lib.spread_over_transpositions(counts[:-1], t) if t > 0 else counts[:-1]
-      freq = np.clip(np.append(freq, counts[-1]) / counts.sum(), 1e-4, None)
-      params['melody_out'] = {**params['melody_out'], 'bias': jnp.asarray(np.log(freq),
-                                                                          jnp.float32)}
-      acc = frames.copy()
-      sounding = top < self.hp.pitches
-      acc[np.nonzero(sounding)[0], top[sounding]] = False
-    bias = roll_lib.key_log_odds(acc.reshape(-1), (self.hp.pitches,), t)
-    params['decision'] = {**params['decision'], 'bias': jnp.asarray(bias)}
-    return params
 
   def _critic_fn(self, d_params):
     return lambda x: self.critic.apply({'params': d_params}, x)

@@ -534,7 +534,7 @@ def test_feedback_generator_starts_at_the_marginals_of_the_training_frames():
   training frames, the accompaniment's the log-odds of each key sounding under the top key."""
   from dsjax.eval.music_stats import melody_line
   task = _tiny_task(_generator=dict(feedback=True, melody=True))
-  params = task.init(jax.random.key(0))['params']['generator']
+  params = jax.jit(task.init)(jax.random.key(0))['params']['generator']   # as the loop calls it
   frames = np.asarray(task.train_set.values).reshape(-1, 88) > 0
   line = melody_line(frames[None])[0]                       # -1: silent
   want = np.bincount(np.where(line < 0, 88, line), minlength=89) / len(line)
