@@ -196,6 +196,22 @@ def against_collapse(c, step_noise: int = 32, step_noise_hold: int = 4):
   return c
 
 
+def melody_lm(c, mle_weight: float = 10.0, learning_rate: float = 3e-3):
+  """The LSTM generator as a language model of rolls as well as a GAN generator (issue of the
+  headline's melody line; README: "A melody line"): it reads the frame it output before
+  (``feedback``), draws one melody note per frame from a softmax next to the accompaniment's
+  keys (``melody``), and adds ``mle_weight`` x the teacher-forced NLL of real windows to the
+  critic's score in its loss (``gan.mle_weight``), with the generator's Adam at
+  ``learning_rate`` (the roll LMs' rate; the critic keeps its own). Without it (the configs'
+  ``plain`` variant) the samples had held chords with scattered notes above them and no line."""
+  g = c.model.generator
+  g.feedback = True
+  g.melody = True
+  c.gan.mle_weight = float(mle_weight)
+  c.optim.learning_rate = float(learning_rate)
+  return c
+
+
 def cpu_comparison(c):
   """The budget of the iwgan_lstm / iwgan_lstm_cnn / gan_lstm_cnn comparison on one CPU core
   (about 20 minutes for the three): the same smaller widths, critic batch 16, Adam 3e-4 with betas

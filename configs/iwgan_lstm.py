@@ -23,10 +23,10 @@ above, for an accelerator (20,000 steps).
 import ml_collections
 
 from configs.common import parse_variant
-from configs.gan_base import (against_collapse, base_gan_config, cpu_comparison, set_threshold,
-                              tiny_gan)
+from configs.gan_base import (against_collapse, base_gan_config, cpu_comparison, melody_lm,
+                              set_threshold, tiny_gan)
 
-VARIANTS = ('tiny', 'cpu', 'full', 'bilstm', 'mean', 'tanh', 'original')
+VARIANTS = ('tiny', 'cpu', 'full', 'bilstm', 'mean', 'tanh', 'original', 'plain')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -46,6 +46,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     raise ValueError("iwgan_lstm: give one of the variants 'cpu' (the default size) and 'full'")
   if 'full' not in variant:   # 'cpu' names the default size (the gans table's rows)
     cpu_comparison(c)
+  if not {'original', 'plain', 'tanh'} & set(variant):   # the generator as a roll LM too
+    melody_lm(c)
   if 'tiny' in variant:
     tiny_gan(c)
   return c

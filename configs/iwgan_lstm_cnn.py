@@ -7,15 +7,17 @@ only in the critic.
 
   python -m launch.train --config=configs/iwgan_lstm_cnn.py --workdir=/tmp/iwgan_lstm_cnn
   python -m launch.train --config=configs/iwgan_lstm_cnn.py:original ...  # no step noise, soft fakes (collapses)
+  python -m launch.train --config=configs/iwgan_lstm_cnn.py:plain ...   # no feedback / melody / LM term
   python -m launch.train --config=configs/iwgan_lstm_cnn.py:cpu ...   # the small CPU comparison
 """
 
 import ml_collections
 
 from configs.common import parse_variant
-from configs.gan_base import against_collapse, base_gan_config, cpu_comparison, tiny_gan
+from configs.gan_base import (against_collapse, base_gan_config, cpu_comparison, melody_lm,
+                              tiny_gan)
 
-VARIANTS = ('tiny', 'cpu', 'original')
+VARIANTS = ('tiny', 'cpu', 'original', 'plain')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -25,6 +27,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     against_collapse(c)
   if 'cpu' in variant:
     cpu_comparison(c)
+  if not {'original', 'plain'} & set(variant):   # the generator as a roll LM too
+    melody_lm(c)
   if 'tiny' in variant:
     tiny_gan(c)
   return c

@@ -41,8 +41,9 @@ import numpy as np
 from configs import load_config
 from dsjax.tables import mean_std
 
-NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:original')
+NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:plain', 'iwgan_lstm:original')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
+          'iwgan_lstm:plain': 'iwgan_lstm:plain (no feedback, melody head or LM term)',
           'iwgan_lstm_cnn': 'iwgan_lstm_cnn (WGAN-GP, CNN critic)',
           'gan_lstm_cnn': 'gan_lstm_cnn (standard loss, CNN critic)',
           'iwgan_lstm:original': "iwgan_lstm:original (the log's setting: code constant in time, "

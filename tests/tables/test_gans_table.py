@@ -28,19 +28,20 @@ def _cells(row: str) -> list[str]:
 
 def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
   out = str(tmp_path / 'gans')
-  md = gans.run(out, seeds=1, quick=True, names=('gan_lstm_cnn',))
+  name = 'gan_lstm_cnn:plain'   # a row naming a variant; the generator without the LM term
+  md = gans.run(out, seeds=1, quick=True, names=(name,))
   assert open(os.path.join(out, 'table.md')).read() == md
   reference = os.path.join(out, 'reference')                  # trained once, for every row
   assert json.load(open(os.path.join(reference, 'config.json')))['model']['head'] == 'pitch_rnn'
-  workdir = os.path.join(out, 'gan_lstm_cnn', 'seed_0')
+  workdir = os.path.join(out, 'gan_lstm_cnn_plain', 'seed_0')
   assert json.load(open(os.path.join(workdir, 'config.json')))['gan']['reference_model'] == (
       os.path.abspath(reference))
   last = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))
           if '"eval"' in l][-1]
   raw = json.load(open(os.path.join(out, 'raw.json')))
   for col in gans.RECORDED:
-    assert raw['results']['gan_lstm_cnn'][col] == [last[col]]
-  row = next(l for l in md.splitlines() if l.startswith('| gan_lstm_cnn'))
+    assert raw['results'][name][col] == [last[col]]
+  row = next(l for l in md.splitlines() if l.startswith(f'| {name} |'))
   assert _cells(row)[1:1 + len(gans.COLUMNS)] == [f'{last[c]:.4f}' for c in gans.COLUMNS]
   # the held-out row: real windows score better under the reference than the GAN's and their
   # melody line is closer to the real one's
@@ -53,7 +54,7 @@ def test_quick_table_reports_the_runs_last_evaluation(tmp_path):
     cells = _cells(next(l for l in md.splitlines() if l.startswith(f'| {label}')))
     assert cells[1:1 + len(gans.COLUMNS)] == [f'{raw[key][c][0]:.4f}' for c in gans.COLUMNS]
   # the caption reads the runs' settings
-  c = load_config('gan_lstm_cnn:tiny', **{'gan.reference_model': os.path.abspath(reference)})
+  c = load_config('gan_lstm_cnn:plain,tiny', **{'gan.reference_model': os.path.abspath(reference)})
   assert gans.describe(c, 'tiny') in md
   assert f'step noise {c.model.generator.step_noise}' in md
   assert f'critic: {c.gan.binarize}' in md and c.gan.binarize == 'straight_through'
