@@ -63,6 +63,8 @@ def base_gan_config(generator: str = 'lstm', critic: str = 'lstm', *, loss: str 
   #                                 and a rest, straight-through argmax) laid over the roll
   g.feedback = False              # lstm: the generator reads the frame it output before (and
   #                                 can be trained as a roll LM too: gan.mle_weight)
+  g.accompaniment = 'threshold'   # feedback: its keys' on/off, 'threshold' (sigmoid > 0.5) or
+  #                                 'sample' (drawn); with melody, only keys below the melody note
   g.time_indicator = True
   g.code_dim = 64
   g.code_distribution = 'uniform'  # U[-1, 1] | 'normal'

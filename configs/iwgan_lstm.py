@@ -8,12 +8,16 @@ indicator -> LSTM 256 -> linear -> sigmoid; critic LSTM 256 -> linear on the las
 1e-4, betas (0.5, 0.9); 5 critic steps (each on its own 32 real windows) per generator step.
 
 The default is sized for a laptop: the widths, batch and 800 steps of the ``cpu`` comparison
-(:func:`configs.gan_base.cpu_comparison`). Trained longer at that size its samples got worse, not
-better (README: the reference model's frame NLL of its samples by step). ``full`` is the size
-above, for an accelerator (20,000 steps).
+(:func:`configs.gan_base.cpu_comparison`), about 5 minutes on 2 CPU cores. Its generator reads
+the frame it output before, draws one melody note per frame next to the accompaniment's keys, and
+is trained on the critic's score plus 10 x the teacher-forced NLL of real windows
+(:func:`configs.gan_base.melody_lm`): without that (``plain``) the samples had held chords and
+scattered notes with no melody line (README: "A melody line"). ``full`` is the size above, for an
+accelerator (20,000 steps).
 
   python -m launch.train --config=configs/iwgan_lstm.py --workdir=runs/iwgan      # laptop size
   python -m launch.train --config=configs/iwgan_lstm.py:full ...     # W2 shapes, 20k steps (GPU)
+  python -m launch.train --config=configs/iwgan_lstm.py:plain ...    # a pure GAN generator
   python -m launch.train --config=configs/iwgan_lstm.py:original ...  # no step noise, soft fakes (collapses)
   python -m launch.train --config=configs/iwgan_lstm.py:bilstm ...   # bidirectional critic
   python -m launch.train --config=configs/iwgan_lstm.py:tanh ...     # {-1, +1} rolls, tanh output

@@ -336,26 +336,43 @@ def top_note(rolls: Array) -> Array:
   return jnp.where(on.any(-1), top, p)
 
 
+ACCOMPANIMENTS = ('threshold', 'sample')
+
+
+def accompaniment_mask(top: Array, pitches: int) -> Array:
+  """Which keys the accompaniment may sound under a melody class ``top [...]`` (a key's column,
+  or ``pitches`` for the rest): the keys below the melody note; none under a rest (a rest is a
+  silent frame). ``[..., pitches]`` bool."""
+  return (jnp.arange(pitches) < top[..., None]) & (top[..., None] < pitches)
+
+
 class FeedbackLSTMGenerator(nn.Module):
   """An LSTM generator that reads its own last frame (C-RNN-GAN's feedback), so that it can be
   trained as a language model of rolls too (``gan.mle_weight``).
 
   The input at step t is ``code[:, t]``, the time indicator (optional) and the frame it output at
   step t - 1 (silence before the first). Each frame is binary in the forward pass (gradients
-  straight through): the accompaniment keys whose sigmoid passes 0.5, and with ``melody`` one
-  melody note (or a rest) drawn from a softmax over ``pitches + 1`` classes with Gumbel noise
-  (rng stream ``'sample'``), laid over the accompaniment (their maximum).
+  straight through, rng stream ``'sample'`` for the draws):
 
-  :meth:`frame_nll` is the teacher-forced negative log-likelihood of real rolls (nats per frame):
-  the melody head's cross-entropy of each frame's highest key (or the rest) plus the
-  accompaniment's Bernoulli loss of the other keys (of every key without ``melody``), with the
-  real frame before as the feedback. ``code [batch, time, code_dim]`` -> ``[batch, time, pitch]``
-  in {0, 1}.
+  * without ``melody``: each key from its sigmoid, thresholded at 0.5 (``accompaniment=
+    'threshold'``: the most likely value of each key) or drawn (``'sample'``: logistic noise);
+  * with ``melody``: the frame's highest key (or a rest: a silent frame) drawn from a softmax over
+    ``pitches + 1`` classes by Gumbel-max, and under it the accompaniment keys below that note,
+    thresholded or drawn as above.
+
+  :meth:`frame_nll` is the teacher-forced negative log-likelihood of real rolls (nats per frame)
+  under the same factorisation, with the real frame before as the feedback: the melody head's
+  cross-entropy of each frame's highest key (or the rest), plus the accompaniment's Bernoulli
+  loss of the keys below it (of every key without ``melody``). With ``accompaniment='sample'`` it
+  is the NLL of the distribution the generator draws from; with ``'threshold'`` the generator
+  takes the accompaniment's most likely keys. ``code [batch, time, code_dim]`` -> ``[batch, time,
+  pitch]`` in {0, 1}.
   """
   pitches: int
   hidden: Sequence[int] = (256,)
   time_indicator: bool = True
   melody: bool = False
+  accompaniment: str = 'threshold'
   impl: str = 'custom_vjp'
   param_dtype: Any = jnp.float32
 
@@ -363,6 +380,8 @@ class FeedbackLSTMGenerator(nn.Module):
     return int(length)
 
   def setup(self):
+    if self.accompaniment not in ACCOMPANIMENTS:
+      raise ValueError(f'accompaniment={self.accompaniment!r}: expected one of {ACCOMPANIMENTS}')
     self.lstm = LSTMStack(tuple(self.hidden), impl=self.impl, param_dtype=self.param_dtype)
     self.decision = nn.Dense(self.pitches, param_dtype=self.param_dtype)
     if self.melody:
@@ -383,8 +402,8 @@ class FeedbackLSTMGenerator(nn.Module):
   def teacher_forced(self, code: Array, real: Array):
     """The heads' logits at each step of ``real [batch, time, pitch]`` in {0, 1} when the frame
     fed back is the real one before: ``(accompaniment [batch, time, pitch], melody [batch, time,
-    pitch + 1] or None)``. The free-running generator's frames are these thresholds and draws
-    when ``real`` is its own output."""
+    pitch + 1] or None)``. When ``real`` is the generator's own output these are the logits its
+    frames were drawn from."""
     x = self._code_inputs(code)
     if real.shape[:2] != x.shape[:2] or real.shape[-1] != self.pitches:
       raise ValueError(f'teacher_forced: real {real.shape} does not match code {code.shape} and '
@@ -398,16 +417,15 @@ class FeedbackLSTMGenerator(nn.Module):
     pitch]`` in {0, 1}, the generator reading ``code`` and the real frame before each frame."""
     acc_logits, mel_logits = self.teacher_forced(code, real)
     real = (real > 0.5).astype(acc_logits.dtype)
-    acc_target = real
-    nll = 0.0
-    if self.melody:
-      top = top_note(real)
-      acc_target = real - jax.nn.one_hot(top, self.pitches + 1, dtype=real.dtype)[..., :-1]
-      logp = jax.nn.log_softmax(mel_logits.astype(jnp.float32), axis=-1)
-      nll = -jnp.take_along_axis(logp, top[..., None], axis=-1)[..., 0]
     z = acc_logits.astype(jnp.float32)
-    bce = jnp.sum(jnp.maximum(z, 0) - z * acc_target + jnp.log1p(jnp.exp(-jnp.abs(z))), axis=-1)
-    return jnp.mean(nll + bce)
+    bce = jnp.maximum(z, 0) - z * real + jnp.log1p(jnp.exp(-jnp.abs(z)))   # [b, t, p]
+    if not self.melody:
+      return jnp.mean(jnp.sum(bce, axis=-1))
+    top = top_note(real)
+    logp = jax.nn.log_softmax(mel_logits.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, top[..., None], axis=-1)[..., 0]
+    below = accompaniment_mask(top, self.pitches)
+    return jnp.mean(nll + jnp.sum(jnp.where(below, bce, 0.0), axis=-1))
 
   def __call__(self, code: Array, length: Optional[int] = None) -> Array:
     x = self._code_inputs(code)
@@ -420,24 +438,30 @@ class FeedbackLSTMGenerator(nn.Module):
     step = lstm_stack_stepper(self.lstm.variables['params'])
     w_acc = self.decision.variables['params']
     w_mel = self.melody_out.variables['params'] if self.melody else None
-    gumbel = (jax.random.gumbel(self.make_rng('sample'), (t, b, p + 1), x.dtype) if self.melody
+    k_mel, k_acc = jax.random.split(self.make_rng('sample'))
+    gumbel = (jax.random.gumbel(k_mel, (t, b, p + 1), x.dtype) if self.melody
               else jnp.zeros((t, b, 0), x.dtype))
+    logistic = (jax.random.logistic(k_acc, (t, b, p), x.dtype) if self.accompaniment == 'sample'
+                else jnp.zeros((t, b, p), x.dtype))
 
     def body(carry, inp):
       state, prev = carry
-      x_t, g_t = inp
+      x_t, g_t, l_t = inp
       h, state = step(state, x=jnp.concatenate([x_t, prev], axis=-1))
-      prob = jax.nn.sigmoid(h @ w_acc['kernel'] + w_acc['bias'])
-      frame = prob + jax.lax.stop_gradient((prob > 0.5).astype(prob.dtype) - prob)
+      z = h @ w_acc['kernel'] + w_acc['bias']
+      prob = jax.nn.sigmoid(z)
+      frame = prob + jax.lax.stop_gradient((z + l_t > 0).astype(prob.dtype) - prob)
       if w_mel is not None:
         logits = h @ w_mel['kernel'] + w_mel['bias']
         soft = jax.nn.softmax(logits, axis=-1)
-        hard = jax.nn.one_hot(jnp.argmax(logits + g_t, axis=-1), p + 1, dtype=soft.dtype)
-        frame = jnp.maximum(frame, (soft + jax.lax.stop_gradient(hard - soft))[:, :p])
+        top = jnp.argmax(logits + g_t, axis=-1)
+        hard = jax.nn.one_hot(top, p + 1, dtype=soft.dtype)
+        frame = jnp.where(accompaniment_mask(top, p), frame, 0.0)
+        frame = frame + (soft + jax.lax.stop_gradient(hard - soft))[:, :p]
       return (state, frame), frame
 
     carry = (self.lstm.initial_carry(b), jnp.zeros((b, p), x.dtype))
-    _, frames = jax.lax.scan(body, carry, (jnp.swapaxes(x, 0, 1), gumbel))
+    _, frames = jax.lax.scan(body, carry, (jnp.swapaxes(x, 0, 1), gumbel, logistic))
     return jnp.swapaxes(frames, 0, 1)
 
 
@@ -649,12 +673,16 @@ def make_generator(cfg, pitches: int) -> nn.Module:
     raise ValueError(f'config.model.generator.output={common["output"]!r}: expected one of '
                      f'{OUTPUTS}')
   if kind == 'lstm' and bool(cfg.feedback):
+    if str(cfg.accompaniment) not in ACCOMPANIMENTS:
+      raise ValueError(f'config.model.generator.accompaniment={cfg.accompaniment!r}: expected one '
+                       f'of {ACCOMPANIMENTS}')
     if common['decision'] != 'dense' or common['output'] != 'sigmoid':
       raise ValueError("config.model.generator.feedback=True needs decision='dense' and "
                        "output='sigmoid'")
     return FeedbackLSTMGenerator(pitches=int(pitches), hidden=tuple(int(h) for h in cfg.hidden),
                                  time_indicator=bool(cfg.time_indicator),
-                                 melody=bool(cfg.melody), impl=str(cfg.impl))
+                                 melody=bool(cfg.melody),
+                                 accompaniment=str(cfg.accompaniment), impl=str(cfg.impl))
   if bool(cfg.feedback):
     raise ValueError(f'config.model.generator.feedback=True: only the lstm generator reads its '
                      f'own frames, not {kind!r}')

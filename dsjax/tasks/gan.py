@@ -205,23 +205,26 @@ class GANTask(base.Task):
   def _marginal_output_biases(self, melody: bool) -> dict[str, np.ndarray]:
     """A feedback generator's starting output biases, ``{layer: bias}``: the training frames'
     marginals (as the roll LMs start). The melody head's: the log-frequency of each top key and of
-    silence; the accompaniment's: the log-odds of each key sounding under the top key (of every
-    key without a melody head). Its NLL then starts near the marginal model's, not at 88 fair
+    silence; the accompaniment's: the log-odds of each key sounding when it is below the top key
+    (with ``data.transpose``, spread over the transpositions). Without a melody head: each key's
+    log-odds over all frames. Its NLL then starts near the marginal model's, not at 88 fair
     coins. Computed once on the host."""
     p, t = self.hp.pitches, int(self.config.data.transpose)
     frames = np.asarray(self.train_set.values).reshape(-1, p) > 0
-    biases = {}
-    if melody:
-      line = music_stats.melody_line(frames)                     # -1: silent
-      counts = np.bincount(np.where(line < 0, p, line), minlength=p + 1).astype(np.float64)
-      keys = roll_lib.spread_over_transpositions(counts[:-1], t) if t > 0 else counts[:-1]
-      freq = np.clip(np.append(keys, counts[-1]) / counts.sum(), 1e-4, None)
-      biases['melody_out'] = np.log(freq).astype(np.float32)
-      frames = frames.copy()
-      sounding = np.nonzero(line >= 0)[0]
-      frames[sounding, line[sounding]] = False
-    biases['decision'] = roll_lib.key_log_odds(frames.reshape(-1), (p,), t)
-    return biases
+    if not melody:
+      return {'decision': roll_lib.key_log_odds(frames.reshape(-1), (p,), t)}
+    line = music_stats.melody_line(frames)
+    top = np.where(line < 0, p, line)                                  # p: the rest
+    counts = np.bincount(top, minlength=p + 1).astype(np.float64)
+    below = np.asarray(gan_models.accompaniment_mask(top, p))
+    on, room = (frames & below).sum(0).astype(np.float64), below.sum(0).astype(np.float64)
+    keys = counts[:-1]
+    if t > 0:
+      keys, on, room = (roll_lib.spread_over_transpositions(v, t) for v in (keys, on, room))
+    melody_freq = np.clip(np.append(keys, counts[-1]) / counts.sum(), 1e-4, None)
+    acc_freq = np.clip(on / np.maximum(room, 1e-9), 1e-4, 1 - 1e-4)
+    return {'melody_out': np.log(melody_freq).astype(np.float32),
+            'decision': (np.log(acc_freq) - np.log1p(-acc_freq)).astype(np.float32)}
 
   # -- data ---------------------------------------------------------------------------------
   def train_data(self, process_index, process_count, seed=None):

@@ -446,8 +446,9 @@ def test_bad_config_errors():
 # ------------------------------------------------------------------------ feedback generator
 
 
-def _feedback(melody, pitches=6):
-  gen = G.FeedbackLSTMGenerator(pitches=pitches, hidden=(5,), melody=melody)
+def _feedback(melody, pitches=6, accompaniment='threshold'):
+  gen = G.FeedbackLSTMGenerator(pitches=pitches, hidden=(5,), melody=melody,
+                                accompaniment=accompaniment)
   code = jax.random.uniform(jax.random.key(3), (3, 9, 4), minval=-1, maxval=1)
   params = gen.init({'params': jax.random.key(4), 'sample': jax.random.key(5)}, code)
   # larger weights than the initialisation, so that keys cross 0.5 and frames change
@@ -459,53 +460,72 @@ def _feedback(melody, pitches=6):
 def test_feedback_generator_frames_are_its_heads_on_its_own_frames(melody):
   """The free-running scan (one step at a time, feeding back its binary frame) and the
   teacher-forced pass (the whole sequence through the fused LSTM) agree when the teacher is the
-  generator's own output: each frame's accompaniment is its logits' sign, and the melody adds at
-  most one key (or a rest)."""
+  generator's own output: the accompaniment keys are their logits' signs (with the melody: the
+  keys below the frame's top key, the drawn melody note; a silent frame is a drawn rest)."""
   gen, code, params = _feedback(melody)
   fake = gen.apply(params, code, rngs={'sample': jax.random.key(6)})
   assert fake.shape == (3, 9, 6) and set(np.unique(np.asarray(fake))) <= {0.0, 1.0}
   acc, mel = gen.apply(params, code, fake, method='teacher_forced')
   acc_on = np.asarray(acc > 0)
-  fake = np.asarray(fake) > 0.5
+  on = np.asarray(fake) > 0.5
   if not melody:
     assert mel is None
-    np.testing.assert_array_equal(fake, acc_on)
+    np.testing.assert_array_equal(on, acc_on)
   else:
     assert mel.shape == (3, 9, 7)
-    assert np.all(fake >= acc_on) and np.all((fake & ~acc_on).sum(-1) <= 1)
-  assert 0 < fake.mean() < 1 and np.any(fake[:, 1:] != fake[:, :-1])
+    below = np.asarray(G.accompaniment_mask(G.top_note(fake), 6))
+    np.testing.assert_array_equal(on & below, acc_on & below)
+    assert np.any(acc_on & ~below)        # keys the melody note silenced
+    assert np.any(~on.any(-1)) and np.any(on.sum(-1) > 1)     # rests, and chords under notes
+  assert 0 < on.mean() < 1 and np.any(on[:, 1:] != on[:, :-1])
   # the frame fed back matters: another first frame changes the logits of the second
-  other = np.array(fake, np.float32)
+  other = np.array(on, np.float32)
   other[:, 0] = 1.0 - other[:, 0]
   acc2, _ = gen.apply(params, code, jnp.asarray(other), method='teacher_forced')
   assert float(jnp.abs(acc2[:, 1] - acc[:, 1]).max()) > 1e-4
   np.testing.assert_allclose(acc2[:, 0], acc[:, 0])
 
 
-def test_feedback_generator_nll_known_values_and_melody_draws():
-  """With every weight zero the teacher-forced NLL is ``P log 2`` per frame (P fair coins), plus
-  ``log(P + 1)`` with the melody's uniform softmax. The melody note is drawn from its softmax
-  (Gumbel-max): with biases log(0.5, 0.3, 0.2) over two keys and the rest, and the accompaniment
-  silent, the draws' frequencies follow those probabilities."""
+def test_feedback_generator_nll_known_values_and_draws():
+  """Known NLL values, and the draws follow the distributions the NLL scores.
+
+  With every weight zero: ``P log 2`` per frame (P fair coins); with the melody head, ``log(P +
+  1)`` (a uniform softmax) plus ``log 2`` for each key below the frame's top key (none for a silent
+  frame). With biases only, a frame [on, off, on] of 3 keys costs ``-log p(top = key 2)`` plus the
+  Bernoulli costs of keys 0 (on) and 1 (off). Draws: a melody softmax of (0.5, 0.3, 0.2) over two
+  keys and the rest gives those frequencies; with ``accompaniment='sample'`` a key under the
+  melody note sounds with its sigmoid's probability."""
   p = 2
   for melody in (False, True):
     gen, code, params = _feedback(melody, p)
     zero = jax.tree.map(jnp.zeros_like, params)
     real = (jax.random.uniform(jax.random.key(7), (3, 9, p)) < 0.4).astype(jnp.float32)
     nll = gen.apply(zero, code, real, method='frame_nll')
-    np.testing.assert_allclose(nll, p * np.log(2) + (np.log(p + 1) if melody else 0), rtol=1e-6)
+    top = np.asarray(G.top_note(real))
+    want = np.mean(np.log(p + 1) + np.log(2) * np.where(top < p, top, 0)) if melody else (
+        p * np.log(2))
+    np.testing.assert_allclose(nll, want, rtol=1e-6)
+  gen3, _, params3 = _feedback(True, 3)
+  params3 = jax.tree.map(jnp.zeros_like, params3)
+  mel_bias, acc_bias = jnp.array([0.1, -0.4, 0.7, 0.2]), jnp.array([1.5, -0.5, 0.3])
+  params3['params']['melody_out']['bias'] = mel_bias
+  params3['params']['decision']['bias'] = acc_bias
+  frame = jnp.array([[[1.0, 0.0, 1.0]]])
+  want = (-jax.nn.log_softmax(mel_bias)[2] - jnp.log(jax.nn.sigmoid(1.5))
+          - jnp.log(1 - jax.nn.sigmoid(-0.5)))
+  np.testing.assert_allclose(gen3.apply(params3, jnp.zeros((1, 1, 4)), frame, method='frame_nll'),
+                             want, rtol=1e-5)
+  gen, code, params = _feedback(True, p, 'sample')
   params = jax.tree.map(jnp.zeros_like, params)
-  params['params']['decision']['bias'] = jnp.full((p,), -30.0)
+  params['params']['decision']['bias'] = jnp.array([0.8, -30.0])
   params['params']['melody_out']['bias'] = jnp.log(jnp.array([0.5, 0.3, 0.2]))
   code = jnp.zeros((4000, 2, 4))
   frames = np.asarray(gen.apply(params, code, rngs={'sample': jax.random.key(8)}))
-  freq = [frames[..., 0].mean(), frames[..., 1].mean(), (frames.sum(-1) == 0).mean()]
-  np.testing.assert_allclose(freq, [0.5, 0.3, 0.2], atol=0.02)
-  # the teacher-forced NLL is the cross-entropy of the top key: a frame with key 1 on costs
-  # -log 0.3, plus the accompaniment's cost of its other keys (key 0 off: ~0 at bias -30)
-  real = jnp.zeros((1, 1, p)).at[0, 0, 1].set(1.0)
-  np.testing.assert_allclose(gen.apply(params, code[:1, :1], real, method='frame_nll'),
-                             -np.log(0.3), rtol=1e-5)
+  top = np.asarray(G.top_note(frames))
+  np.testing.assert_allclose([np.mean(top == 0), np.mean(top == 1), np.mean(top == 2)],
+                             [0.5, 0.3, 0.2], atol=0.02)
+  # key 0 sounds under a melody note on key 1 with probability sigmoid(0.8) = 0.69
+  np.testing.assert_allclose(frames[..., 0][top == 1].mean(), jax.nn.sigmoid(0.8), atol=0.03)
 
 
 def test_mle_weight_trains_the_feedback_generator_as_a_language_model():
@@ -531,7 +551,8 @@ def test_mle_weight_trains_the_feedback_generator_as_a_language_model():
 
 def test_feedback_generator_starts_at_the_marginals_of_the_training_frames():
   """The melody head's bias is the log-frequency of each top key (and of silence) over the
-  training frames, the accompaniment's the log-odds of each key sounding under the top key."""
+  training frames, the accompaniment's the log-odds of each key sounding when it is below the top
+  key."""
   from dsjax.eval.music_stats import melody_line
   task = _tiny_task(_generator=dict(feedback=True, melody=True))
   params = jax.jit(task.init)(jax.random.key(0))['params']['generator']   # as the loop calls it
@@ -541,7 +562,8 @@ def test_feedback_generator_starts_at_the_marginals_of_the_training_frames():
   got = np.exp(np.asarray(params['melody_out']['bias']))
   np.testing.assert_allclose(got[want > 0], want[want > 0], rtol=1e-5)
   np.testing.assert_allclose(got[want == 0], 1e-4, rtol=1e-5)
-  below = frames.copy()
-  below[np.arange(len(line))[line >= 0], line[line >= 0]] = False
-  freq = np.clip(below.mean(0), 1e-4, 1 - 1e-4)
+  top = np.where(line < 0, 88, line)
+  room = [np.sum((top > k) & (top < 88)) for k in range(88)]    # frames where k is below the top
+  on = [np.sum(frames[(top > k) & (top < 88), k]) for k in range(88)]
+  freq = np.clip([o / r if r else 0.0 for o, r in zip(on, room)], 1e-4, 1 - 1e-4)
   np.testing.assert_allclose(jax.nn.sigmoid(params['decision']['bias']), freq, rtol=1e-4)
