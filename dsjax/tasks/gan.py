@@ -14,7 +14,12 @@ One ``train_step`` (one jitted call) is:
    algorithm); with ``'reuse'`` every critic step sees the whole data batch.
 2. ``g_steps`` generator steps (the original's G_k), each with fresh codes and a
    critic-batch-sized fake batch, through the just-updated critic. (The original fed its fixed
-   visualisation code to the generator steps, §3.11; this does not reproduce that bug.)
+   visualisation code to the generator steps, §3.11; this does not reproduce that bug.) With
+   ``gan.mle_weight = W > 0`` (a feedback generator, ``model.generator.feedback``) the generator's
+   loss adds W x its teacher-forced NLL of the step's first critic batch of real windows
+   (:meth:`~dsjax.models.gan.FeedbackLSTMGenerator.frame_nll`, from codes of their own): the
+   generator is trained as a language model of rolls as well (``configs/gan_base.py``'s
+   ``melody_lm``). A feedback generator's output biases start at the training frames' marginals.
 
 Both loops are unrolled at trace time (:func:`~dsjax.models.gan_training.repeat_steps`) unless ``gan.unroll=False`` (then
 ``lax.scan``): XLA:CPU runs the CNN critic's convolutions much slower inside a while loop (the
@@ -35,7 +40,9 @@ Metrics (means over the step's critic or generator updates): ``loss`` (the criti
 ``d_loss``, ``g_loss``, ``wasserstein`` (E D(real) - E D(fake), WGAN-GP), ``gradient_penalty``
 (without lambda), ``critic_input_grad_norm``, ``d_real``, ``d_fake``, ``d_grad_norm``,
 ``g_grad_norm``, ``grad_norm`` (sqrt(d_grad_norm^2 + g_grad_norm^2), which the loop checks for
-NaN), ``fake_density`` / ``real_density`` (sounding keys per frame above ``gan.critic_threshold``).
+NaN), ``fake_density`` / ``real_density`` (sounding keys per frame above ``gan.critic_threshold``),
+and with ``gan.mle_weight`` ``g_nll`` (the teacher-forced NLL, nats per frame; ``g_loss`` is the
+critic's part of the generator's loss only).
 
 Against collapse (see ``dsjax/tables/gans.py`` and the README for what each did on the ``cpu``
 comparison):
@@ -158,7 +165,7 @@ class GANSettings:
       raise ValueError(f'config.model.generator.step_noise_hold={g.step_noise_hold} must be '
                        f'>= 1')
     mle_weight = float(gan.mle_weight)
-    if mle_weight < 0 or (mle_weight and not bool(g.feedback)):
+    if not mle_weight >= 0 or (mle_weight and not bool(g.feedback)):   # NaN fails too
       raise ValueError(f'config.gan.mle_weight={mle_weight}: must be >= 0, and > 0 only with '
                        f'config.model.generator.feedback=True (a generator that reads its frames)')
     critic_batch = batch // n_critic if critic_batches == 'split' else batch
@@ -452,6 +459,7 @@ class GANSampler(base.Sampler):
     self._generate = jax.jit(task.generate, static_argnums=(2, 3, 4))
     self._real_reference: dict[int, dict] = {}
     self._config, self._pitches = task.config, task.hp.pitches
+    self.feedback = isinstance(task.generator, gan_models.FeedbackLSTMGenerator)
     self.reference_path = task.reference_model
     self._reference: ReferenceModel | None = None
     self._held_out = None
@@ -480,6 +488,10 @@ class GANSampler(base.Sampler):
     thr = float(self.defaults.threshold if threshold is None else threshold)
     if not np.isfinite(thr):
       raise ValueError(f'threshold={thr}: must be a finite number')
+    if threshold is not None and self.feedback and thr != float(self.defaults.threshold):
+      raise ValueError(f'threshold={thr}: this generator reads its own frames, which are already '
+                       f'binary (its keys are cut at 0.5 inside the feedback loop, '
+                       f'model.generator.accompaniment); a threshold does not apply')
     raw = self.generate_raw(state, rng, int(num), int(length), schedule)
     return (raw > thr).astype(np.uint8)
 

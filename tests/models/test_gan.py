@@ -567,3 +567,25 @@ def test_feedback_generator_starts_at_the_marginals_of_the_training_frames():
   on = [np.sum(frames[(top > k) & (top < 88), k]) for k in range(88)]
   freq = np.clip([o / r if r else 0.0 for o, r in zip(on, room)], 1e-4, 1 - 1e-4)
   np.testing.assert_allclose(jax.nn.sigmoid(params['decision']['bias']), freq, rtol=1e-4)
+
+
+def test_feedback_generator_samples_refuse_a_threshold_and_marginals_spread_by_transposition():
+  """A feedback generator's frames are binary already: sampling at the config's threshold is its
+  output, another threshold is refused (it would silently change nothing, or empty the samples).
+  With ``data.transpose`` its starting melody distribution is spread over the transpositions
+  (still a distribution: it sums to one, and is flatter)."""
+  task = _tiny_task(n_critic=1, g_steps=1, critic_batches='reuse',
+                    _generator=dict(feedback=True, melody=True))
+  state = task.init(jax.random.key(0))
+  sampler = task.sampler()
+  raw = sampler.generate_raw(state, jax.random.key(1), 3, 8)
+  np.testing.assert_array_equal(sampler.sample(state, jax.random.key(1), 3, 8), raw)
+  np.testing.assert_array_equal(sampler.sample(state, jax.random.key(1), 3, 8, threshold=0.5), raw)
+  with pytest.raises(ValueError, match='already binary'):
+    sampler.sample(state, jax.random.key(1), 3, 8, threshold=0.3)
+  plain = np.exp(task.g_biases['melody_out'])
+  task.config.data.transpose = 3
+  spread = np.exp(task._marginal_output_biases(True)['melody_out'])
+  np.testing.assert_allclose(spread.sum(), 1.0, atol=89e-4)   # up to 89 classes raised to 1e-4
+  np.testing.assert_allclose(plain.sum(), 1.0, atol=89e-4)
+  assert spread.max() < plain.max() and (spread > 1e-4).sum() > (plain > 1e-4).sum()
