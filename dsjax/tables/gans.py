@@ -5,10 +5,15 @@
 The three GANs of the comparison are trained on the same data (bundled Nottingham windows of 64
 eighth-note frames) for the same number of generator steps, at the budget of their ``cpu`` variant
 (``configs/gan_base.py``'s ``cpu_comparison``: the same widths, batch, optimiser, fake pool and 800 train
-steps, plus the configs' ``against_collapse`` settings: step noise held 4 steps and
-straight-through binarized fakes; only the loss and the critic differ; about 17 minutes for the
-three on one CPU core). After training, each run's evaluation samples 32 pieces (one code each)
-and measures:
+steps, plus the configs' ``against_collapse`` settings, step noise held 4 steps and
+straight-through binarized fakes, and ``melody_lm``, the generator reading its own frames with a
+melody head and an LM term in its loss); only the loss and the critic differ. Two more rows are
+``iwgan_lstm`` without the LM generator (``iwgan_lstm:plain``) and in the log's setting
+(``iwgan_lstm:original``: code constant in time, soft fakes). A row may name any
+``CONFIG:VARIANT`` (:func:`row_config`); runs of a row go to ``OUT/CONFIG_VARIANT/seed_S``. A
+folder holding runs of another version of a config is refused when the table resumes it (its
+checkpoints hold another model): move it away first. After training, each run's evaluation
+samples 32 pieces (one code each) and measures:
 
 * diversity: mean pairwise distance between samples of different codes (the log's mode-collapse
   worry);
@@ -43,11 +48,11 @@ from dsjax.tables import mean_std
 
 NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:plain', 'iwgan_lstm:original')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
-          'iwgan_lstm:plain': 'iwgan_lstm:plain (no feedback, melody head or LM term)',
+          'iwgan_lstm:plain': 'iwgan_lstm:plain (no feedback, melody head or LM term; Adam 3e-4)',
           'iwgan_lstm_cnn': 'iwgan_lstm_cnn (WGAN-GP, CNN critic)',
           'gan_lstm_cnn': 'gan_lstm_cnn (standard loss, CNN critic)',
           'iwgan_lstm:original': "iwgan_lstm:original (the log's setting: code constant in time, "
-                                 'soft fakes)'}
+                                 'soft fakes, no LM term; Adam 3e-4)'}
 
 
 def row_config(name: str, quick: bool = False):
@@ -149,13 +154,18 @@ def extra_rows(c, seeds: int) -> dict[str, dict[str, list[float]]]:
 def describe(c, budget: str = 'cpu') -> str:
   """The table's caption: the shared settings of the runs, read from a run's config."""
   g, gan = c.model.generator, c.gan
+  lm = (f'reading its own frames with a melody head ({g.accompaniment} accompaniment) and '
+        f'{gan.mle_weight:g} x its teacher-forced NLL of real windows in its loss, '
+        if g.feedback else '')
   return (
       f'Bundled {c.data.source} windows of {c.data.window} frames ({c.data.roll.step} beats); '
-      f'the `{budget}` budget of each config: LSTM generator '
-      f'{tuple(g.hidden)}, code {g.code_dim} + step noise {g.step_noise} (each draw held '
+      f'the `{budget}` budget of each config, as the first row runs it (the rows named with a '
+      f'variant differ as their label says): LSTM generator '
+      f'{tuple(g.hidden)} {lm}code {g.code_dim} + step noise {g.step_noise} (each draw held '
       f'{g.step_noise_hold} steps), '
       f'critic batch {c.data.batch_size // (gan.n_critic if gan.critic_batches == "split" else 1)}'
-      f', pool {gan.pool_size}, Adam {c.optim.learning_rate:g} ({c.optim.b1}, {c.optim.b2}), '
+      f', pool {gan.pool_size}, Adam ({c.optim.b1}, {c.optim.b2}) {c.optim.learning_rate:g} for '
+      f'the generator and {c.critic_optim.learning_rate:g} for the critic, '
       f'fakes seen by the critic: {gan.binarize}; {c.sample.num} samples per run, '
       f'threshold {c.sample.threshold}. Diversity: mean pairwise distance between samples of '
       'different codes. Frame changes: fraction of consecutive frames that differ. JS: '
