@@ -7,9 +7,10 @@ eighth-note frames) for the same number of generator steps, at the budget of the
 (``configs/gan_base.py``'s ``cpu_comparison``: the same widths, batch, optimiser, fake pool and 800 train
 steps, plus the configs' ``against_collapse`` settings, step noise held 4 steps and
 straight-through binarized fakes, and ``melody_lm``, the generator reading its own frames with a
-melody head and an LM term in its loss); only the loss and the critic differ. Two more rows are
-``iwgan_lstm`` without the LM generator (``iwgan_lstm:plain``) and in the log's setting
-(``iwgan_lstm:original``: code constant in time, soft fakes). A row may name any
+melody head and an LM term in its loss); only the loss and the critic differ. One more row is
+``iwgan_lstm`` in the log's setting (``iwgan_lstm:original``: code constant in time, soft fakes,
+no LM term); ``run(names=...)`` may add others, e.g. ``iwgan_lstm:plain`` (the generator without
+the LM term). A row may name any
 ``CONFIG:VARIANT`` (:func:`row_config`); runs of a row go to ``OUT/CONFIG_VARIANT/seed_S``. A
 folder holding runs of another version of a config is refused when the table resumes it (its
 checkpoints hold another model): move it away first. After training, each run's evaluation
@@ -46,7 +47,7 @@ import numpy as np
 from configs import load_config
 from dsjax.tables import mean_std
 
-NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:plain', 'iwgan_lstm:original')
+NAMES = ('iwgan_lstm', 'iwgan_lstm_cnn', 'gan_lstm_cnn', 'iwgan_lstm:original')
 LABELS = {'iwgan_lstm': 'iwgan_lstm (WGAN-GP, LSTM critic)',
           'iwgan_lstm:plain': 'iwgan_lstm:plain (no feedback, melody head or LM term; Adam 3e-4)',
           'iwgan_lstm_cnn': 'iwgan_lstm_cnn (WGAN-GP, CNN critic)',
