@@ -3,7 +3,7 @@
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
       [--wav] [--top_k=K] [--top_p=P] [--matmul_dtype=bfloat16] [--primer=K]
       [--mode=bernoulli|threshold] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
-      [--step=STEP]
+      [--step=STEP] [--walk=random|song] [--flips=K]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
@@ -48,6 +48,12 @@ _MAX_SUSTAIN = flags.DEFINE_float('max_sustain', None,
 _NOISE = flags.DEFINE_float('noise', None, 'Flip probability on the fed-back frame.')
 _SCHEDULE = flags.DEFINE_string('schedule', None,
                                 'GAN code schedule: constant, linspace, ab, song.')
+_WALK = flags.DEFINE_enum(
+    'walk', None, ['random', 'song'], 'Continuous autoencoders: compose by walking the quantised '
+    'code space (random: bit flips from a real opening\'s code, with resets to it; song: a real '
+    'song\'s codes with noise).')
+_FLIPS = flags.DEFINE_integer('flips', None, 'Continuous autoencoders: code bits changed per walk '
+                              'step (random) or per code (song).')
 _CONDITION_MIDI = flags.DEFINE_string(
     'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
     'MIDI file (runs with config.model.condition != none).')
@@ -82,6 +88,7 @@ def check_flag_values() -> None:
   cli.positive_int('top_k', _TOP_K.value, allow_zero=True)
   cli.positive_int('primer', _PRIMER.value, allow_zero=True)
   cli.positive_int('step', _STEP.value, allow_zero=True)
+  cli.positive_int('flips', _FLIPS.value, allow_zero=True)
   temperature = _TEMPERATURE.value
   if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
     raise cli.UsageError(f'--temperature={temperature}: must be a finite number > 0 (for the '
@@ -114,7 +121,7 @@ def main(argv):
   options = {k: f.value for k, f in dict(
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
       primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
-      schedule=_SCHEDULE).items()
+      schedule=_SCHEDULE, walk=_WALK, flips=_FLIPS).items()
              if f.value is not None}
   options.update(condition_option(sampler))
   length = _LENGTH.value if _LENGTH.value is not None else int(config.sample.length)

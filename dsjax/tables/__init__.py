@@ -21,6 +21,7 @@ TABLES = {
     'hist_rnn': 'dsjax.tables.hist_rnn',      # 10/16: Random / Baseline / Hist-RNN / Patch-Hist RNN
     'polyphonic': 'dsjax.tables.polyphonic',  # frame NLL of each multi-hot output head
     'gans': 'dsjax.tables.gans',              # 11/12: does WGAN-GP collapse less?
+    'continuous_ae': 'dsjax.tables.continuous_ae',  # 10/29: alpha x beta of the continuous AE
 }
 
 

@@ -11,6 +11,8 @@ _TASKS = {
     'seqgan': 'dsjax.tasks.seqgan:SeqGANTask',
     'skipgram': 'dsjax.tasks.skipgram:SkipGramTask',
     'multivoice_lm': 'dsjax.tasks.multivoice:MultiVoiceLMTask',
+    'seq_ae': 'dsjax.tasks.seq_ae:SeqAETask',
+    'continuous_ae': 'dsjax.tasks.continuous_ae:ContinuousAETask',
 }
 
 
