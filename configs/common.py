@@ -26,6 +26,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_max_len = 0           # 0: whole sequences
   c.data.transpose = 0              # +-k semitone augmentation (train only), 0 = off
   c.data.max_pieces = 0             # cap on pieces loaded (0 = all), for quick runs
+  c.data.transpose_to_c = False     # move every piece to C major / A minor first (the original's
+                                    # key normalisation; MIDI sources, not benchmark rolls)
   # Folder sources (a directory of MIDI files):
   c.data.drop_drums = True          # leave drum tracks out (their note numbers are not pitches)
   c.data.sustain_pedal = False      # extend notes held by the sustain pedal (CC64)

@@ -62,10 +62,12 @@ def source_options(config) -> dict:
 
 def load_split(config, encoding: str, split: str) -> SequenceSet:
   """The ``split`` of ``config.data.source`` in ``encoding``, from the preprocessing cache (its
-  key holds the source options, so changing one rebuilds it)."""
+  key holds the source options, so changing one rebuilds it); ``config.data.transpose_to_c``
+  moves every piece to C major / A minor first."""
   from dsjax.data import cache
   d = config.data
-  return cache.load_dataset(d.source, encoding, split, cache_dir=d.cache_dir or None,
+  extra = {'transpose_to_c': True} if bool(d.transpose_to_c) else {}
+  return cache.load_dataset(d.source, encoding, split, cache_dir=d.cache_dir or None, **extra,
                             **source_options(config), **encoding_options(config, encoding))
 
 
