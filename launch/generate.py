@@ -2,7 +2,7 @@
 
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
       [--wav] [--top_k=K] [--top_p=P] [--matmul_dtype=bfloat16] [--primer=K]
-      [--mode=bernoulli|threshold] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
+      [--mode=bernoulli|threshold|greedy|sample] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
       [--step=STEP] [--walk=random|song] [--flips=K]
       [--condition_midi=PATH | --condition_key='D minor']
 
@@ -41,7 +41,9 @@ _MATMUL_DTYPE = flags.DEFINE_enum(
     'matmul_dtype', None, ['float32', 'bfloat16'],
     'Event LMs: dtype of the sampler\'s matmul inputs (bfloat16: faster, float32 accumulation).')
 _PRIMER = flags.DEFINE_integer('primer', None, 'Prime with the first K items of a real piece.')
-_MODE = flags.DEFINE_enum('mode', None, ['bernoulli', 'threshold'], 'Multi-hot sampling mode.')
+_MODE = flags.DEFINE_enum('mode', None, ['bernoulli', 'threshold', 'greedy', 'sample'],
+                          'Multi-hot sampling mode (bernoulli, threshold); autoencoders\' '
+                          'decoding (greedy, sample).')
 _THRESHOLD = flags.DEFINE_float('threshold', None, 'Threshold for multi-hot outputs.')
 _MAX_SUSTAIN = flags.DEFINE_float('max_sustain', None,
                                   'Maximum sustain (frames for rolls, seconds for events).')
