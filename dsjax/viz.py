@@ -176,10 +176,8 @@ def _time_axis(ax, frames: int, frame_px: float, frames_per_beat, beats_per_bar:
     ax.set_xlabel('bar', fontsize=7, labelpad=1)
   elif seconds_per_frame:
     seconds = frames * float(seconds_per_frame)
-    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, math.inf)
-                if seconds / s <= 16)
-    if math.isinf(step):
-      step = math.ceil(seconds / 16)
+    step = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if seconds / s <= 16),
+                math.ceil(seconds / 16))                        # at most 16 marks
     marks = np.arange(0.0, seconds + 1e-9, step)
     ax.vlines(marks / float(seconds_per_frame), 0, 1, transform=ax.get_xaxis_transform(),
               colors=_GRID['beat'][0], linewidths=_GRID['beat'][1], zorder=0)
@@ -207,6 +205,8 @@ def draw_pianorolls(samples: Sequence[np.ndarray], real: Sequence[np.ndarray] = 
     raise ValueError('draw_pianorolls: no rolls to draw')
   if frames_per_beat is not None and not float(frames_per_beat) > 0:
     raise ValueError(f'frames_per_beat must be positive, got {frames_per_beat!r}')
+  if not (int(beats_per_bar) == beats_per_bar and beats_per_bar >= 1):
+    raise ValueError(f'beats_per_bar must be a positive whole number, got {beats_per_bar!r}')
   sample_titles = list(sample_titles or [f'sample {i}' for i in range(len(samples))])
   real_titles = list(real_titles or [f'real {i}' for i in range(len(real))])
   if len(sample_titles) != len(samples) or len(real_titles) != len(real):
@@ -218,9 +218,10 @@ def draw_pianorolls(samples: Sequence[np.ndarray], real: Sequence[np.ndarray] = 
   columns = [c for c in (list(zip(samples, sample_titles)), list(zip(real, real_titles))) if c]
   rows = max(len(c) for c in columns)
 
-  # Pixels per cell: a note at least 2 px wide and 3 px tall; panels near 900 x 300 px.
+  # Pixels per cell: 2 to 8 wide and 3 to 8 tall, for panels near 900 x 300 pixels (wider for
+  # rolls of more than 450 frames).
   keys = high - low + 1
-  frame_px = _clamp(900.0 / frames, 1.0, 8.0)
+  frame_px = _clamp(900.0 / frames, 2.0, 8.0)
   key_px = _clamp(300.0 / keys, 3.0, 8.0)
   dpi = 100
   panel_w, panel_h = frames * frame_px, keys * key_px
@@ -285,7 +286,8 @@ def pianoroll_figure(samples: Sequence[np.ndarray], real: Sequence[np.ndarray] =
       octave); every panel shares the pitch and time scale.
     title: a title over the whole figure.
 
-  A note cell is at least 2 x 3 pixels (up to 8 x 8); the image grows with the number of panels.
+  A cell is 2 to 8 pixels wide and 3 to 8 tall, for panels about 900 x 300 pixels: rolls longer
+  than 450 frames give wider images (pass windows). The image grows with the number of panels.
   """
   fig = draw_pianorolls(samples, real, **options)
   return figure_image(fig)

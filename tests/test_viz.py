@@ -131,3 +131,5 @@ def test_save_and_refusals(tmp_path):
     viz.pianoroll_figure([roll(4, 12, [])], sample_titles=['a', 'b'])
   with pytest.raises(ValueError, match='frames_per_beat'):
     viz.pianoroll_figure([roll(4, 12, [])], frames_per_beat=0)
+  with pytest.raises(ValueError, match='beats_per_bar'):
+    viz.pianoroll_figure([roll(4, 12, [])], frames_per_beat=4, beats_per_bar=0)
