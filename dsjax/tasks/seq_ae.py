@@ -83,9 +83,10 @@ class SeqAETask(base.Task):
                        ('free_bits', self.free_bits)):
       if not value >= 0:
         raise ValueError(f'config.vae.{key}={value}: must be >= 0')
-    if not self.variational and (self.kl_anneal_steps or self.free_bits):
-      raise ValueError('config.vae.kl_anneal_steps / free_bits apply to a variational model: set '
-                       'config.model.variational=True or leave them at 0')
+    for key, value in (('kl_anneal_steps', self.kl_anneal_steps), ('free_bits', self.free_bits)):
+      if value and not self.variational:
+        raise ValueError(f'config.vae.{key}={value}: applies to a variational model; set '
+                         'config.model.variational=True or leave it at 0')
     self.model = SeqAE(**size, embed_dim=int(m.embed_dim), encoder=tuple(m.encoder),
                        decoder=tuple(m.decoder), code_dim=int(m.code_dim),
                        variational=self.variational, code_every_step=bool(m.code_every_step))
