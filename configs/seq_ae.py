@@ -95,6 +95,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       c.vae.kl_anneal_steps = 6
       c.vae.free_bits = 0.5
     c.sample.num = 2
+    c.sample.mode = 'sample'        # a few steps in, greedy decodes are mostly silent
     c.sample.primer = 0 if 'vae' in variant else 8
     c.sample.length = 32
   return c

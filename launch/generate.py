@@ -154,7 +154,9 @@ def main(argv):
       soundfile.write(wav, midi_io.synthesize(piece, fs=22050), 22050)
       msg += f' -> {wav}'
     print(msg, flush=True)
-  viz.save_png(viz.rolls_panel(sampler.to_rolls(samples)), os.path.join(out, 'pianoroll.png'))
+  viz.save_pianoroll_figure(os.path.join(out, 'pianoroll.png'), sampler.to_rolls(samples),
+                            sampler.real_rolls(min(_NUM.value, 4), length),
+                            **sampler.figure_options())
   print(f'piano rolls: {os.path.join(out, "pianoroll.png")}')
   del np
 

@@ -75,8 +75,10 @@ def main(argv):
     midi_io.write_midi(piece, path)
     print(f'{path}: fraction {t:.3f} of the way from A to B, {len(piece.notes)} notes', flush=True)
   picture = os.path.join(out, 'interpolation.png')
-  viz.save_png(viz.rolls_panel(sampler.to_rolls(decoded), sampler.to_rolls([seq_a, seq_b])),
-               picture)
+  viz.save_pianoroll_figure(
+      picture, sampler.to_rolls(decoded), sampler.to_rolls([seq_a, seq_b]),
+      sample_titles=[f'{t:.2f} of the way' for t in fractions],
+      real_titles=[f'A: {name(_A.value)}', f'B: {name(_B.value)}'], **sampler.figure_options())
   print(f'piano rolls (decoded top to bottom; A and B on the right): {picture} (step {step})')
 
 

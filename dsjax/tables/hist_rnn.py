@@ -237,8 +237,8 @@ def _write_samples(folder: str, task, generated: np.ndarray, real) -> None:
   for i, piece in enumerate(sampler.to_pieces(generated)):
     midi_io.write_midi(piece, os.path.join(folder, f'sample_{i}.mid'))
   real = [np.asarray(p[:generated.shape[1]]) for p in real]
-  viz.save_png(viz.rolls_panel(sampler.to_rolls(generated), sampler.to_rolls(real)),
-               os.path.join(folder, 'pianoroll.png'))
+  viz.save_pianoroll_figure(os.path.join(folder, 'pianoroll.png'), sampler.to_rolls(generated),
+                            sampler.to_rolls(real), **sampler.figure_options())
 
 
 def run(out_dir: str, *, seeds: int = 3, quick: bool = False, steps: int | None = None,

@@ -98,6 +98,14 @@ class Sampler(abc.ABC):
     """Figures about a batch of samples (density, diversity, ...), logged at eval."""
     return {}
 
+  def figure_options(self) -> dict[str, Any]:
+    """:func:`dsjax.viz.pianoroll_figure`'s options for :meth:`to_rolls`' rolls (the key axis's
+    lowest pitch; frames per beat or seconds per frame), from ``self.roll_cfg``, the rolls' grid,
+    when the sampler has one."""
+    from dsjax import viz
+    cfg = getattr(self, 'roll_cfg', None)
+    return {} if cfg is None else viz.figure_options(cfg)
+
 
 class Task(abc.ABC):
   """What one experiment implements. All array functions must be pure and jittable."""

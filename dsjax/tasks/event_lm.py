@@ -30,6 +30,10 @@ from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 from dsjax.tasks.conditions import Condition, piece_histograms
 
+# The grid of an event sampler's pictures (``to_rolls``): 50 ms frames over the 88 piano keys.
+PICTURE_GRID = roll_lib.RollConfig(grid='seconds', step=0.05, keys=88)
+
+
 def event_vocab(config) -> events_lib.EventVocab:
   e = config.data.events
   return events_lib.EventVocab(shift_ms=int(e.shift_ms), max_shift_steps=int(e.max_shift_steps),
@@ -227,6 +231,7 @@ class EventSampler(base.Sampler):
     self.defaults = task.config.sample
     self.vocab, self.train_set, self.cond = task.vocab, task.train_set, task.cond
     self.model = task.model
+    self.roll_cfg = PICTURE_GRID  # the grid of to_rolls
     self.scan = jax.jit(functools.partial(sample_events, task.model),
                         static_argnames=('length', 'top_k', 'top_p', 'matmul_dtype'))
 
@@ -317,8 +322,7 @@ class EventSampler(base.Sampler):
             for i, s in enumerate(samples)]
 
   def to_rolls(self, samples):
-    cfg = roll_lib.RollConfig(grid='seconds', step=0.05, keys=88)
-    return [roll_lib.encode_pianoroll(p, cfg) for p in self.to_pieces(samples)]
+    return [roll_lib.encode_pianoroll(p, self.roll_cfg) for p in self.to_pieces(samples)]
 
   def real_rolls(self, num, length):
     return self.to_rolls(self.primers(jax.random.key(1234), num, length))

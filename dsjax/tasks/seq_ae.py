@@ -43,7 +43,7 @@ from dsjax.data.notes import Piece
 from dsjax.models.seq_ae import SeqAE, free_run, kl_to_standard_normal, reconstruction_nll
 from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
-from dsjax.tasks.event_lm import event_vocab
+from dsjax.tasks.event_lm import PICTURE_GRID, event_vocab
 
 CODINGS = ('events', 'aligned')
 MODES = ('greedy', 'sample')
@@ -239,7 +239,8 @@ class SeqAESampler(base.Sampler):
     self.defaults = task.config.sample
     self.task, self.model, self.coding = task, task.model, task.coding
     self.vocab, self.train_set, self.window = task.vocab, task.train_set, task.window
-    self.roll_cfg = getattr(task, 'roll_cfg', None)
+    # aligned steps: the data's grid; events: the grid of their pictures (to_rolls)
+    self.roll_cfg = getattr(task, 'roll_cfg', None) or PICTURE_GRID
     self.transpose_to_c = bool(task.config.data.transpose_to_c)
     self._encode = jax.jit(lambda params, x, mask: self.model.apply(
         {'params': params}, x, mask, method=SeqAE.encode)[0])
@@ -323,7 +324,7 @@ class SeqAESampler(base.Sampler):
 
   def to_rolls(self, samples):
     if self.coding == 'events':
-      cfg = roll_lib.RollConfig(grid='seconds', step=0.05, keys=88)
+      cfg = self.roll_cfg
       rolls = [roll_lib.encode_pianoroll(p, cfg) for p in self.to_pieces(samples)]
       # A decode with no notes still gets a (silent) picture.
       return [r if len(r) else np.zeros((1, cfg.keys), np.uint8) for r in rolls]

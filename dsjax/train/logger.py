@@ -30,9 +30,10 @@ class MetricWriter:
         self._writer.add_scalar(f'{prefix}{k}', float(v), step)
 
   def image(self, step: int, tag: str, image: np.ndarray) -> None:
-    """``image``: uint8 ``[height, width]``."""
+    """``image``: uint8 ``[height, width]`` or RGB ``[height, width, 3]``."""
     if self.enabled:
-      self._writer.add_image(tag, np.asarray(image), step, dataformats='HW')
+      image = np.asarray(image)
+      self._writer.add_image(tag, image, step, dataformats='HWC' if image.ndim == 3 else 'HW')
 
   def audio(self, step: int, tag: str, samples: np.ndarray, sample_rate: int) -> None:
     """``samples``: float ``[frames]`` in [-1, 1]."""

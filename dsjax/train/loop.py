@@ -299,7 +299,8 @@ class Trainer:
     if writer is not None:
       rolls = sampler.to_rolls(samples)
       real = sampler.real_rolls(min(num, 4), length)
-      panel = viz.rolls_panel(rolls[:4], real)
+      panel = viz.pianoroll_figure(rolls[:4], real, title=f'step {step}',
+                                   **sampler.figure_options())
       writer.image(step, 'samples/pianoroll_left_generated_right_real', panel)
       if out_dir:
         viz.save_png(panel, os.path.join(out_dir, 'pianoroll.png'))
