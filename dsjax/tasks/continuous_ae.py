@@ -20,7 +20,8 @@ one batch per split. Metrics: ``rec_nll``, ``rec_q_nll`` (nats per step), ``con`
 ``code_dist`` (squared Euclidean distance between consecutive continuous codes), ``code_hamming``
 (entries that differ between consecutive quantised codes), ``key_acc`` / ``frame_acc`` (and
 ``_q``): cells / whole frames right in the free-running greedy reconstruction from ``c`` (``q``),
-``distinct_codes`` and ``top_code_share`` (the share of the most frequent quantised code),
+``note_recall`` / ``note_precision`` (and ``_q``): the share of the real notes it plays / of its
+notes that are real; ``distinct_codes`` and ``top_code_share`` (the share of the most frequent quantised code),
 ``subseqs`` (how many were evaluated).
 
 Generation (:class:`WalkSampler`): ``sample(state, rng, num, length, walk=, flips=, ...)`` decodes
@@ -241,11 +242,15 @@ class ContinuousAETask(base.Task):
            'code_dist_sum': (cae.sq_dist(c[:, :-1], c[:, 1:]) * pair).sum(),
            'code_hamming_sum': ((q[:, :-1] != q[:, 1:]).sum(-1) * pair).sum(),
            'pairs': pair.sum()}
+    on = x.sum((-1, -2))                                        # notes per sub-sequence
     for name, code in (('', c), ('_q', q)):
       frames = self.decode_free(params, code, rng)                # [R, S, m, keys]
       right = (frames == x)
       out[f'key_right{name}'] = (right.mean(-1).mean(-1) * mask).sum()
       out[f'frame_right{name}'] = (right.all(-1).mean(-1) * mask).sum()
+      out[f'notes_hit{name}'] = ((frames * x).sum((-1, -2)) * mask).sum()
+      out[f'notes_drawn{name}'] = (frames.sum((-1, -2)) * mask).sum()
+    out['notes_real'] = (on * mask).sum()
     distinct, share = code_counts(q.reshape(-1, q.shape[-1]), mask.reshape(-1))
     out.update(distinct_codes=distinct, top_code_share=share)
     return out
@@ -259,6 +264,10 @@ class ContinuousAETask(base.Task):
             'code_hamming': sums['code_hamming_sum'] / pairs,
             'key_acc': sums['key_right'] / n, 'frame_acc': sums['frame_right'] / n,
             'key_acc_q': sums['key_right_q'] / n, 'frame_acc_q': sums['frame_right_q'] / n,
+            'note_recall': sums['notes_hit'] / max(sums['notes_real'], 1.0),
+            'note_precision': sums['notes_hit'] / max(sums['notes_drawn'], 1.0),
+            'note_recall_q': sums['notes_hit_q'] / max(sums['notes_real'], 1.0),
+            'note_precision_q': sums['notes_hit_q'] / max(sums['notes_drawn_q'], 1.0),
             # one eval batch per split (eval_batches): these are that batch's own figures
             'distinct_codes': sums['distinct_codes'], 'top_code_share': sums['top_code_share'],
             'subseqs': sums['subseqs']}

@@ -82,7 +82,8 @@ def test_eval_cuts_pieces_into_consecutive_subsequences(task, state):
   out = task.eval_summary({k: float(v) for k, v in jax.jit(task.eval_step)(state, batch).items()})
   assert out['subseqs'] == n
   assert 1 <= out['distinct_codes'] <= n and 1 / n <= out['top_code_share'] <= 1
-  for k in ('key_acc', 'frame_acc', 'key_acc_q', 'frame_acc_q'):
+  for k in ('key_acc', 'frame_acc', 'key_acc_q', 'frame_acc_q', 'note_recall', 'note_precision',
+            'note_recall_q', 'note_precision_q'):
     assert 0.0 <= out[k] <= 1.0
   assert out['rec_nll'] > 0 and out['code_hamming'] >= 0
 
