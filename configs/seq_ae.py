@@ -12,14 +12,16 @@ teacher forced in training and free-running (its own outputs fed back) in genera
 
 Variants: ``events`` (default: event ids, window 200 as the original's SeqAE.py), ``aligned``
 (aligned chord steps: the notes starting on each eighth note, multi-hot, window 64 = 8 bars),
-``vae`` (KL to a standard normal prior, annealed, word dropout 0.25, free bits), ``tiny``.
+``vae`` (KL to a standard normal prior, annealed, free bits), ``original`` (the log's decoder: the
+code only sets its initial state, no word dropout; the default also joins the code to every
+decoder input and drops a quarter of its inputs), ``tiny``.
 """
 
 import ml_collections
 
 from configs.common import base_config, events_section, parse_variant
 
-VARIANTS = ('events', 'aligned', 'vae', 'tiny')
+VARIANTS = ('events', 'aligned', 'vae', 'original', 'tiny')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -46,8 +48,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.decoder = (256,)          # LSTM decoder widths
   c.model.code_dim = 128            # the code: a dense layer on the encoder's last (h, c)
   c.model.variational = False       # a Gaussian posterior and a KL term (SeqVAE)
-  c.model.code_every_step = False   # also join the code to every decoder input (MusicVAE)
-  c.model.word_dropout = 0.0        # probability of replacing a decoder input by <drop>
+  c.model.code_every_step = True    # also join the code to every decoder input (MusicVAE; the
+                                    # log's decoder only started from it: variant original)
+  c.model.word_dropout = 0.25       # probability of replacing a decoder input by <drop>
   c.model.init_output_bias = True   # the decision layer's bias starts at the items' marginals
 
   c.vae = ml_collections.ConfigDict()
@@ -71,9 +74,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sample.max_sustain = 2.0        # events: seconds; notes held longer are cut
   c.sample.note_steps = 1           # aligned: every decoded note lasts this many grid steps
 
+  if 'original' in variant:
+    c.model.code_every_step = False
+    c.model.word_dropout = 0.0
   if 'vae' in variant:
     c.model.variational = True
-    c.model.word_dropout = 0.25
     c.vae.kl_anneal_steps = 1500
     c.vae.free_bits = 8.0
     c.sample.primer = 0             # codes drawn from the prior
