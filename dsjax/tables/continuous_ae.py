@@ -79,7 +79,8 @@ LOG_TABLE = """\
 #   d fails to converge (beta >> 1): d(c_i, c_i+1) at the last evaluation is >= 90% of the first;
 #   d equals 0 / all codes the same: consecutive quantised codes differ in < 0.5 entries;
 #   the most frequent sub-sequence: the most frequent quantised code is >= half the sub-sequences;
-#   fails to converge (alpha >> 1): L_rec (L_rec^q) is >= 10% above alpha = 0.01's (same beta);
+#   fails to converge because all codes remain the same (alpha >> 1): L_rec (L_rec^q) is >= 10%
+#     above alpha = 0.01's (same beta) and the most frequent code is >= half the sub-sequences;
 #   d converges slowly (alpha << 1): d(c_i, c_i+1) is larger than at alpha = 1 (same beta).
 
 
@@ -208,12 +209,15 @@ def claims(records: dict) -> list[str]:
           f'{a_lab(a)} {g(lo_b, a, "top_code_share"):.3f} ({g(lo_b, a, "distinct_codes"):.0f})'
           for a in ALPHAS) + ' (holds: >= 0.5).')
   for key, name in (('rec_nll', 'L_rec'), ('rec_q_nll', 'L_rec^q')):
-    add(f'α ≫ 1 ({a_lab(hi_a)}): {name} fails to converge, all codes the same',
-        {b_lab(b): (g(b, hi_a, key) >= 1.1 * g(b, lo_a, key)) for b in BETAS},
+    add(f'α ≫ 1 ({a_lab(hi_a)}): {name} fails to converge because all the codes remain the same',
+        {b_lab(b): (g(b, hi_a, key) >= 1.1 * g(b, lo_a, key)
+                    and g(b, hi_a, 'top_code_share') >= 0.5) for b in BETAS},
         f'{name} at α={hi_a:g} vs α={lo_a:g}: ' + ', '.join(
             f'{b_lab(b)} {g(b, hi_a, key):.3f} vs {g(b, lo_a, key):.3f}' for b in BETAS)
-        + ' (fails: >= 10% higher); distinct codes at α={:g}: '.format(hi_a) + ', '.join(
-            f'{b_lab(b)} {g(b, hi_a, "distinct_codes"):.0f}' for b in BETAS) + '.')
+        + f' (fails: >= 10% higher); share of the most frequent code (distinct codes) at '
+        f'α={hi_a:g}: ' + ', '.join(
+            f'{b_lab(b)} {g(b, hi_a, "top_code_share"):.3f} ({g(b, hi_a, "distinct_codes"):.0f})'
+            for b in BETAS) + ' (the same: >= 0.5).')
   add(f'α ≫ 1 ({a_lab(hi_a)}): d equals 0',
       {b_lab(b): g(b, hi_a, 'code_hamming') < 0.5 for b in BETAS},
       'Hamming(q_i, q_i+1): ' + ', '.join(
