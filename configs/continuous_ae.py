@@ -85,6 +85,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.quantizer = 'sign'
     c.loss.continuity = 'plain'
     c.optim.grad_clip_norm = 0.0    # "remove clipnorm to allow significant re-arrangements"
+    # the original's alpha (ContinuousSeqAE.py: 5e-3); at alpha = 1 the squared distance of tanh
+    # codes (up to 4 per entry) pulled every code to one within 500 steps, both for cae2 and the
+    # hourglass (1 distinct code; the decoder became code-blind)
+    c.loss.alpha = 0.005
   if 'hourglass' in variant:
     c.model.arch = 'hourglass'
     c.loss.continuity = 'mixed'
