@@ -72,7 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sample.length = 1000 if not aligned else 128  # items decoded (the log: encode 100, decode 1000)
   c.sample.mode = 'greedy'          # 'greedy' | 'sample' (at sample.temperature)
   c.sample.max_sustain = 2.0        # events: seconds; notes held longer are cut
-  c.sample.note_steps = 1           # aligned: every decoded note lasts this many grid steps
+  c.sample.duration_steps = 1       # aligned: every decoded note lasts this many grid steps
 
   if 'original' in variant:
     c.model.code_every_step = False

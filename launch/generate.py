@@ -3,7 +3,8 @@
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
       [--wav] [--top_k=K] [--top_p=P] [--matmul_dtype=bfloat16] [--primer=K]
       [--mode=bernoulli|threshold|greedy|sample] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
-      [--step=STEP] [--walk=random|song] [--flips=K]
+      [--step=STEP] [--walk=random|song] [--flips=K] [--reset_every=N] [--reset_prob=P]
+      [--duration_steps=N]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
@@ -56,6 +57,12 @@ _WALK = flags.DEFINE_enum(
     'song\'s codes with noise).')
 _FLIPS = flags.DEFINE_integer('flips', None, 'Continuous autoencoders: code bits changed per walk '
                               'step (random) or per code (song).')
+_RESET_EVERY = flags.DEFINE_integer('reset_every', None, 'Continuous autoencoders\' random walk: '
+                                    'every this many steps, back to the theme or a new theme.')
+_RESET_PROB = flags.DEFINE_float('reset_prob', None, 'Continuous autoencoders\' random walk: the '
+                                 'probability that a reset goes back to the theme.')
+_DURATION_STEPS = flags.DEFINE_integer('duration_steps', None, 'Aligned chord steps (autoencoders):'
+                                       ' every decoded note lasts this many grid steps.')
 _CONDITION_MIDI = flags.DEFINE_string(
     'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
     'MIDI file (runs with config.model.condition != none).')
@@ -91,6 +98,9 @@ def check_flag_values() -> None:
   cli.positive_int('primer', _PRIMER.value, allow_zero=True)
   cli.positive_int('step', _STEP.value, allow_zero=True)
   cli.positive_int('flips', _FLIPS.value, allow_zero=True)
+  cli.positive_int('reset_every', _RESET_EVERY.value)
+  cli.positive_int('duration_steps', _DURATION_STEPS.value)
+  cli.finite_float('reset_prob', _RESET_PROB.value, low=0, high=1)
   temperature = _TEMPERATURE.value
   if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
     raise cli.UsageError(f'--temperature={temperature}: must be a finite number > 0 (for the '
@@ -123,7 +133,8 @@ def main(argv):
   options = {k: f.value for k, f in dict(
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
       primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
-      schedule=_SCHEDULE, walk=_WALK, flips=_FLIPS).items()
+      schedule=_SCHEDULE, walk=_WALK, flips=_FLIPS, reset_every=_RESET_EVERY,
+      reset_prob=_RESET_PROB, duration_steps=_DURATION_STEPS).items()
              if f.value is not None}
   options.update(condition_option(sampler))
   length = _LENGTH.value if _LENGTH.value is not None else int(config.sample.length)

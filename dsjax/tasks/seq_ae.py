@@ -308,16 +308,24 @@ class SeqAESampler(base.Sampler):
                        'real openings with primer=K > 0 (or train with model.variational=True)')
     return self.decode(state, codes, length, rng=rng, mode=mode, temperature=temperature)
 
-  def to_pieces(self, samples, max_sustain=None):
+  def to_pieces(self, samples, max_sustain=None, duration_steps=None):
+    """MIDI pieces: events decoded with notes cut after ``max_sustain`` seconds (default
+    ``sample.max_sustain``; 0 = no limit); aligned steps with every note lasting
+    ``duration_steps`` grid steps (default ``sample.duration_steps``)."""
     if self.coding == 'events':
+      if duration_steps is not None:
+        raise ValueError('duration_steps applies to aligned steps; event runs have their own '
+                         'durations (cut with max_sustain)')
       limit = float(self.defaults.max_sustain if max_sustain is None else max_sustain)
       return [events_lib.decode_events_to_piece(s, self.vocab, name=f'sample_{i}',
                                                 max_sustain=limit or None)
               for i, s in enumerate(samples)]
     if max_sustain is not None:
       raise ValueError('max_sustain applies to event runs; aligned steps have fixed durations '
-                       '(config.sample.note_steps)')
-    steps = int(self.defaults.note_steps)
+                       '(duration_steps)')
+    steps = int(self.defaults.duration_steps if duration_steps is None else duration_steps)
+    if steps < 1:
+      raise ValueError(f'duration_steps={steps}: must be at least 1')
     return [Piece(f'sample_{i}', aligned_lib.decode_aligned(s, self.roll_cfg,
                                                              duration_steps=steps))
             for i, s in enumerate(samples)]
