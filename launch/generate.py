@@ -43,8 +43,8 @@ _MATMUL_DTYPE = flags.DEFINE_enum(
     'Event LMs: dtype of the sampler\'s matmul inputs (bfloat16: faster, float32 accumulation).')
 _PRIMER = flags.DEFINE_integer('primer', None, 'Prime with the first K items of a real piece.')
 _MODE = flags.DEFINE_enum('mode', None, ['bernoulli', 'threshold', 'greedy', 'sample'],
-                          'Multi-hot sampling mode (bernoulli, threshold); autoencoders\' '
-                          'decoding (greedy, sample).')
+                          'Multi-hot sampling mode: threshold or bernoulli (autoencoders also '
+                          'take greedy = threshold and sample = bernoulli).')
 _THRESHOLD = flags.DEFINE_float('threshold', None, 'Threshold for multi-hot outputs.')
 _MAX_SUSTAIN = flags.DEFINE_float('max_sustain', None,
                                   'Maximum sustain (frames for rolls, seconds for events).')
@@ -58,7 +58,8 @@ _WALK = flags.DEFINE_enum(
 _FLIPS = flags.DEFINE_integer('flips', None, 'Continuous autoencoders: code bits changed per walk '
                               'step (random) or per code (song).')
 _RESET_EVERY = flags.DEFINE_integer('reset_every', None, 'Continuous autoencoders\' random walk: '
-                                    'every this many steps, back to the theme or a new theme.')
+                                    'every this many steps, back to the theme or a new theme '
+                                    '(0: never).')
 _RESET_PROB = flags.DEFINE_float('reset_prob', None, 'Continuous autoencoders\' random walk: the '
                                  'probability that a reset goes back to the theme.')
 _DURATION_STEPS = flags.DEFINE_integer('duration_steps', None, 'Aligned chord steps (autoencoders):'
@@ -98,7 +99,7 @@ def check_flag_values() -> None:
   cli.positive_int('primer', _PRIMER.value, allow_zero=True)
   cli.positive_int('step', _STEP.value, allow_zero=True)
   cli.positive_int('flips', _FLIPS.value, allow_zero=True)
-  cli.positive_int('reset_every', _RESET_EVERY.value)
+  cli.positive_int('reset_every', _RESET_EVERY.value, allow_zero=True)
   cli.positive_int('duration_steps', _DURATION_STEPS.value)
   cli.finite_float('reset_prob', _RESET_PROB.value, low=0, high=1)
   temperature = _TEMPERATURE.value

@@ -26,7 +26,8 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder of a sequence autoen
 _A = flags.DEFINE_string('a', None, 'MIDI file at one end (fraction 0).')
 _B = flags.DEFINE_string('b', None, 'MIDI file at the other end (fraction 1).')
 _STEPS = flags.DEFINE_integer('steps', 8, 'Number of decoded pieces, both ends included (>= 2).')
-_LENGTH = flags.DEFINE_integer('length', None, 'Items decoded per piece (default data.window).')
+_LENGTH = flags.DEFINE_integer('length', None, 'Items decoded per piece (default: the longer '
+                               'of the two encoded openings, at most data.window items each).')
 _SPHERICAL = flags.DEFINE_bool('spherical', False, 'Interpolate along the great circle (slerp).')
 _MODE = flags.DEFINE_enum('mode', None, ['greedy', 'sample'], 'Decoding (default sample.mode).')
 _TEMPERATURE = flags.DEFINE_float('temperature', None, 'Temperature of --mode=sample.')

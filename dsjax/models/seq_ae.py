@@ -178,6 +178,8 @@ def free_run(model: SeqAE, params, z, *, length: int, rng=None, greedy: bool = T
   logits at every step ``[B, length, outputs]``. With ``targets``, also the per-step NLL ``[B,
   length]`` of those targets under the free-running decoder (its own history fed back).
   """
+  if not greedy and rng is None:
+    raise ValueError('free_run: greedy=False draws its outputs and needs rng')
   variables = {'params': params}
   b = z.shape[0]
   carry = model.apply(variables, z, method=SeqAE.initial_carry)

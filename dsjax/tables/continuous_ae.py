@@ -125,8 +125,13 @@ def train_cell(out_dir: str, beta: float, alpha: float, seeds: int, quick: bool,
   if os.path.exists(path):
     with open(path) as f:
       record = json.load(f)
-    if record['seeds'] == int(seeds) and record['steps'] == int(config.train.num_steps):
-      return record
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    if record.get('config') != now:
+      changed = sorted(k for k in set(now) | set(record.get('config') or {})
+                       if now.get(k) != (record.get('config') or {}).get(k))
+      raise ValueError(f'{workdir}: finished with other settings (config sections that differ: '
+                       f'{", ".join(changed)}); give another --out for this table')
+    return record
   t0 = time.time()
   train_and_evaluate(config, workdir)
   seconds = time.time() - t0

@@ -49,6 +49,9 @@ from dsjax.tasks import base, datasets
 
 EVAL_ROW = 16       # consecutive sub-sequences per eval row
 WALKS = ('random', 'song')
+# Decoding modes; 'greedy' and 'sample' (the sequence autoencoder's names) are the same two.
+MODES = {'threshold': 'threshold', 'bernoulli': 'bernoulli', 'greedy': 'threshold',
+         'sample': 'bernoulli'}
 
 
 def check_config(config) -> None:
@@ -82,8 +85,12 @@ def check_config(config) -> None:
     raise ValueError(f'config.sample.reset_every={s.reset_every!r}: must be >= 0 (0 = never)')
   if not 0.0 <= float(s.reset_prob) <= 1.0:
     raise ValueError(f'config.sample.reset_prob={s.reset_prob!r}: must be in [0, 1]')
-  if str(s.mode) not in ('threshold', 'bernoulli'):
-    raise ValueError(f"config.sample.mode={s.mode!r}: expected 'threshold' or 'bernoulli'")
+  if str(s.mode) not in MODES:
+    raise ValueError(f"config.sample.mode={s.mode!r}: expected 'threshold' or 'bernoulli' "
+                     "(or greedy, sample)")
+  if int(config.data.transpose):
+    raise ValueError(f'config.data.transpose={int(config.data.transpose)}: the autoencoders train '
+                     'on pieces moved to C (data.transpose_to_c); transposition is not supported')
   if int(s.duration_steps) < 1:
     raise ValueError(f'config.sample.duration_steps={s.duration_steps!r}: must be >= 1')
 
@@ -115,16 +122,19 @@ def subsequence_rows(seqs, subseq_len: int, row_len: int = EVAL_ROW, rows_multip
 
 def code_counts(q: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
   """``(number of distinct codes, share of the most frequent)`` among the valid rows of quantised
-  codes ``q [N, D]`` (``valid [N]`` in {0, 1}). Exact: two codes of multiples of 0.5 are equal iff
-  their squared distance, computed from dot products of exactly representable sums, is 0."""
-  sq = jnp.sum(q * q, -1)
-  dist = sq[:, None] + sq[None, :] - 2.0 * (q @ q.T)
-  same = (jnp.abs(dist) < 0.125) & (valid[:, None] > 0) & (valid[None, :] > 0)
+  codes ``q [N, D]`` (``valid [N]`` in {0, 1}). Exact (quantised entries compare exactly) and
+  ``O(N log N)`` in time, ``O(N D)`` in memory: the rows are sorted (invalid ones last) and equal
+  neighbours counted."""
   n = q.shape[0]
-  earlier = jnp.tril(jnp.ones((n, n), bool), -1)
-  first = (valid > 0) & ~jnp.any(same & earlier, axis=1)
-  counts = jnp.sum(same, axis=1)
-  return jnp.sum(first).astype(jnp.float32), jnp.max(counts) / jnp.maximum(valid.sum(), 1.0)
+  valid = (valid > 0).astype(jnp.float32)
+  # jnp.lexsort sorts by its last key first: validity, then the entries.
+  order = jnp.lexsort(tuple(q[:, d] for d in reversed(range(q.shape[1]))) + (1.0 - valid,))
+  qs, vs = q[order], valid[order]
+  new = jnp.concatenate([jnp.ones((1,), bool), jnp.any(qs[1:] != qs[:-1], axis=-1)])
+  new = new & (vs > 0)
+  group = jnp.maximum(jnp.cumsum(new) - 1, 0)
+  counts = jax.ops.segment_sum(vs, group, num_segments=n)
+  return jnp.sum(new).astype(jnp.float32), jnp.max(counts) / jnp.maximum(valid.sum(), 1.0)
 
 
 class ContinuousAETask(base.Task):
@@ -326,13 +336,15 @@ class WalkSampler(base.Sampler):
     reset_every = int(s.reset_every if reset_every is None else reset_every)
     reset_prob = float(s.reset_prob if reset_prob is None else reset_prob)
     mode = str(s.mode if mode is None else mode)
+    if mode not in MODES:
+      raise ValueError(f"--mode={mode} (config.sample.mode): expected 'threshold' or 'bernoulli' "
+                       "(or greedy, sample)")
+    mode = MODES[mode]
     threshold = float(s.threshold if threshold is None else threshold)
     if walk not in WALKS:
       raise ValueError(f'walk={walk!r} (config.sample.walk): expected one of {WALKS}')
     if flips < 0:
       raise ValueError(f'flips={flips} (config.sample.flips): must be >= 0')
-    if mode not in ('threshold', 'bernoulli'):
-      raise ValueError(f"mode={mode!r} (config.sample.mode): expected 'threshold' or 'bernoulli'")
     if not 0.0 <= reset_prob <= 1.0:
       raise ValueError(f'reset_prob={reset_prob} (config.sample.reset_prob): must be in [0, 1]')
     num_codes = -(-int(length) // self.m)
@@ -370,10 +382,19 @@ class WalkSampler(base.Sampler):
 
 
 def melody_moves(rolls) -> dict[str, float]:
-  """Shares of the melody line's moves (:func:`dsjax.eval.music_stats.melody_interval_counts`)
-  between consecutive sounding steps of ``rolls [batch, time, keys]``: ``melody_up``,
-  ``melody_down`` and ``melody_rep`` (the same top key; the log's "up and rep, no down", 11/05)."""
-  counts = music_stats.melody_interval_counts(rolls)
+  """Shares of the melody line's moves between consecutive sounding steps of aligned steps
+  ``rolls [batch, time, keys]`` (empty steps are dropped first, so a note struck again after a
+  rest counts as a repeat): ``melody_up``, ``melody_down`` and ``melody_rep`` (the same top key;
+  the log's "up and rep, no down", 11/05). The line is the highest key starting at each step
+  (:func:`dsjax.eval.music_stats.melody_interval_counts`), so a step where only an inner voice
+  starts a note reads as a move down to it."""
+  counts = 0.0
+  for roll in np.asarray(rolls):
+    sounding = roll[roll.reshape(len(roll), -1).any(-1)]
+    if len(sounding) > 1:
+      counts = counts + music_stats.melody_interval_counts(sounding[None])
+  if np.ndim(counts) == 0:
+    return {'melody_up': 0.0, 'melody_down': 0.0, 'melody_rep': 0.0}
   bins = music_stats.MELODY_BINS
   up = sum(counts[i] for i, b in enumerate(bins) if b.endswith(' up'))
   down = sum(counts[i] for i, b in enumerate(bins) if b.endswith(' down'))

@@ -12,9 +12,10 @@ nats per window (the KL is not pushed below it).
 Evaluation (held-out windows: each eval piece cut into windows of ``data.window``) reports, per
 step: the reconstruction NLL and accuracy teacher forced (``tf_*``) and free-running from the code
 (``fr_*``: the decoder fed its own greedy outputs; its NLL scores the true items under the
-distributions it gives along its own path), the NLL teacher forced with another window's code
-(``tf_nll_other_code``; the posterior-collapse check: a decoder that ignores its code scores the
-same), the KL per window and, with a prior, the NLL with codes drawn from it (``tf_nll_prior_code``).
+distributions it gives along its own path), the NLL teacher forced with the code of a window of
+another piece (``tf_other_code_nll``; the posterior-collapse check: a decoder that ignores its code
+scores the same), the KL per window and, with a prior, the NLL with codes drawn from it
+(``tf_prior_code_nll``).
 Accuracy is token accuracy for events; for aligned steps, exact-step accuracy (every key right) and
 the F1 of the sounding cells.
 
@@ -39,6 +40,7 @@ from dsjax.data import events as events_lib
 from dsjax.data import keys as keys_lib
 from dsjax.data import midi_io
 from dsjax.data import pianoroll as roll_lib
+from dsjax.data.eval_batches import eval_batches
 from dsjax.data.notes import Piece
 from dsjax.models.seq_ae import SeqAE, free_run, kl_to_standard_normal, reconstruction_nll
 from dsjax.optim import init_train_state, make_optimizer, update_train_state
@@ -46,7 +48,8 @@ from dsjax.tasks import base, datasets
 from dsjax.tasks.event_lm import PICTURE_GRID, event_vocab
 
 CODINGS = ('events', 'aligned')
-MODES = ('greedy', 'sample')
+# Decoding modes; 'threshold' and 'bernoulli' (the roll models' names) are the same two.
+MODES = {'greedy': True, 'sample': False, 'threshold': True, 'bernoulli': False}
 
 
 class SeqAETask(base.Task):
@@ -63,6 +66,12 @@ class SeqAETask(base.Task):
     self.window = int(d.window)
     if self.window < 2:
       raise ValueError(f'config.data.window={self.window}: must be at least 2')
+    if int(d.eval_max_len) not in (0, self.window):
+      raise ValueError(f'config.data.eval_max_len={int(d.eval_max_len)}: an autoencoder is '
+                       f'evaluated on windows of data.window={self.window}; leave it at 0')
+    if int(d.transpose):
+      raise ValueError(f'config.data.transpose={int(d.transpose)}: the autoencoders train on '
+                       'pieces moved to C (data.transpose_to_c); transposition is not supported')
     if self.coding == 'events':
       self.vocab = event_vocab(config)
       encoding, size = 'events', dict(vocab_size=self.vocab.size)
@@ -110,11 +119,10 @@ class SeqAETask(base.Task):
                                  shifted=False, seed=seed)
 
   def eval_batches(self):
-    if int(self.config.data.eval_max_len) != self.window:
-      raise ValueError(f'config.data.eval_max_len={int(self.config.data.eval_max_len)}: an '
-                       f'autoencoder is evaluated on windows of data.window={self.window}; set '
-                       'them equal')
-    return datasets.eval_stream(self.config, self.eval_sets, shifted=False)
+    """Each eval piece cut into windows of ``data.window`` (the last one shorter, masked)."""
+    size = int(self.config.data.eval_batch_size)
+    return {split: list(eval_batches(seqs, size, self.window, shifted=False))
+            for split, seqs in self.eval_sets.items() if len(seqs)}
 
   # -- steps --------------------------------------------------------------------------------
   def init(self, rng):
@@ -153,8 +161,7 @@ class SeqAETask(base.Task):
     if self.variational:
       rows = (mask.sum(-1) > 0).astype(jnp.float32)
       kl = kl_to_standard_normal(mu, logvar) * rows
-      kl_term = jnp.maximum(kl - self.free_bits, 0.0) if self.free_bits else kl
-      loss = rec + self.kl_scale(step) * kl_term.sum() / count
+      loss = rec + self.kl_scale(step) * (kl_penalty(kl, self.free_bits) * rows).sum() / count
       metrics.update(kl_per_window=kl.sum() / jnp.maximum(rows.sum(), 1.0),
                      kl_scale=self.kl_scale(step))
     return loss, metrics
@@ -192,11 +199,17 @@ class SeqAETask(base.Task):
     pred = (jnp.argmax(logits, -1) if self.coding == 'events'
             else (logits > 0).astype(jnp.float32))
     sums.update({f'tf_{k}': v for k, v in self._accuracy_sums(pred, x, mask).items()})
-    # Another row's code: rows shifted by one (padding rows have no windows, so rolling over
-    # real rows only would be exact; with a few padding rows the check is a little conservative).
-    tf(jnp.roll(mu, 1, axis=0), 'tf_other_code')
+    # Another piece's code: each row decoded with the code of the nearest row of another piece
+    # (rows without one in the batch are left out of this figure).
+    other, has_other = other_piece_rows(batch['seq_ids'])
+    other_mask = mask * has_other[:, None]
+    logits_other = apply(mu[other], x, method=SeqAE.teacher_forced)
+    sums['tf_other_code_nll_sum'] = (reconstruction_nll(self.model, logits_other, x)
+                                     * other_mask).sum()
+    sums['other_steps'] = other_mask.sum()
     if self.variational:
-      tf(jax.random.normal(jax.random.key(0), mu.shape), 'tf_prior_code')
+      key = jax.random.fold_in(jax.random.key(0), jnp.maximum(batch['seq_ids'].max(), 0))
+      tf(jax.random.normal(key, mu.shape), 'tf_prior_code')
       rows = (mask.sum(-1) > 0).astype(jnp.float32)
       sums['kl_sum'] = (kl_to_standard_normal(mu, logvar) * rows).sum()
     outs, _, nll = free_run(self.model, params, mu, length=x.shape[1], greedy=True, targets=x)
@@ -207,9 +220,10 @@ class SeqAETask(base.Task):
   def eval_summary(self, sums):
     steps = max(sums['steps'], 1.0)
     out = {'steps': sums['steps'], 'windows': sums['windows']}
-    for prefix in ('tf', 'fr', 'tf_other_code', 'tf_prior_code'):
+    for prefix in ('tf', 'fr', 'tf_prior_code'):
       if f'{prefix}_nll_sum' in sums:
         out[f'{prefix}_nll'] = sums[f'{prefix}_nll_sum'] / steps
+    out['tf_other_code_nll'] = sums['tf_other_code_nll_sum'] / max(sums['other_steps'], 1.0)
     for mode in ('tf', 'fr'):
       out[f'{mode}_accuracy'] = sums[f'{mode}_right'] / steps
       if f'{mode}_tp' in sums:
@@ -229,6 +243,24 @@ class SeqAETask(base.Task):
   # -- sampling -----------------------------------------------------------------------------
   def make_sampler(self):
     return SeqAESampler(self)
+
+
+def other_piece_rows(seq_ids):
+  """For each row ``r`` of an eval batch, the nearest row before it (cyclically) that holds a
+  window of another piece: ``(rows [B], found [B] float)``; ``found`` is 0 for a row with no such
+  row in the batch, and for padding rows (``seq_ids < 0``)."""
+  b = seq_ids.shape[0]
+  r = jnp.arange(b)
+  if b == 1:
+    return r, jnp.zeros((1,), jnp.float32)
+  cand = (r[None] - jnp.arange(1, b)[:, None]) % b                  # [B - 1, B]
+  ok = (seq_ids[cand] != seq_ids[None]) & (seq_ids[cand] >= 0) & (seq_ids[None] >= 0)
+  return cand[jnp.argmax(ok, axis=0), r], ok.any(0).astype(jnp.float32)
+
+
+def kl_penalty(kl, free_bits: float):
+  """The KL term a window pays: ``max(kl - free_bits, 0)`` (no push below ``free_bits`` nats)."""
+  return jnp.maximum(kl - free_bits, 0.0) if free_bits else kl
 
 
 class SeqAESampler(base.Sampler):
@@ -283,11 +315,12 @@ class SeqAESampler(base.Sampler):
     s = self.defaults
     mode = str(s.mode if mode is None else mode)
     if mode not in MODES:
-      raise ValueError(f'mode={mode!r}: an autoencoder decodes greedy or sample')
+      raise ValueError(f'--mode={mode} (config.sample.mode): an autoencoder decodes greedy (or '
+                       'threshold) or sample (or bernoulli)')
     temperature = float(s.temperature if temperature is None else temperature)
     if not (np.isfinite(temperature) and temperature > 0):
       raise ValueError(f'temperature={temperature}: must be a finite number > 0')
-    return mode == 'greedy', temperature
+    return MODES[mode], temperature
 
   # -- the Sampler interface ----------------------------------------------------------------
   def primers(self, rng, num: int, length: int) -> np.ndarray:

@@ -93,6 +93,15 @@ def test_code_counts_are_exact():
   q = jnp.array([[0, .5, 1], [0, .5, 1], [1, 1, 1], [0, .5, 1], [1, 1, 1], [0, 0, 0]])
   distinct, share = code_counts(q, jnp.array([1, 1, 1, 1, 1, 0.]))
   assert float(distinct) == 2.0 and float(share) == pytest.approx(3 / 5)
+  # against numpy's unique on random ternary codes, some rows invalid (an invalid row that equals
+  # a valid one must not count)
+  g = np.random.default_rng(0)
+  q = g.integers(0, 3, (300, 4)) / 2.0
+  valid = (g.random(300) < 0.8).astype(np.float32)
+  _, counts = np.unique(q[valid > 0], axis=0, return_counts=True)
+  distinct, share = code_counts(jnp.asarray(q, jnp.float32), jnp.asarray(valid))
+  assert float(distinct) == len(counts)
+  assert float(share) == pytest.approx(counts.max() / valid.sum())
 
 
 def test_song_walk_without_flips_decodes_the_songs_own_codes(task, busy_state):
@@ -146,6 +155,8 @@ def test_random_walk_starts_at_a_real_opening_and_options_are_checked(task, busy
     ('model.beta', 0.0, 'config.model.beta'),
     ('sample.walk', 'drunk', 'config.sample.walk'),
     ('sample.reset_prob', 1.5, 'config.sample.reset_prob'),
+    ('sample.mode', 'nucleus', 'config.sample.mode'),
+    ('data.transpose', 2, 'config.data.transpose'),
 ])
 def test_bad_settings_are_refused_by_key(key, value, match):
   from dsjax.tasks.continuous_ae import check_config
@@ -161,3 +172,26 @@ def test_variants_set_the_logs_settings():
   d = configs.load_config('continuous_ae')
   assert (d.model.quantizer, d.loss.continuity, d.data.transpose_to_c) == ('ternary', 'hinge', True)
   assert cae.levels(d.model.quantizer) == (0.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize('variant', ['cae2,tiny', 'hourglass,tiny'])
+def test_variants_train_walk_and_decode(variant, tmp_path):
+  import glob
+  from dsjax.train.loop import train_and_evaluate
+  config = configs.load_config(f'continuous_ae:{variant}', **{
+      'train.num_steps': 2, 'train.eval_every': 2, 'train.checkpoint_every': 2, 'sample.num': 1})
+  final = train_and_evaluate(config, str(tmp_path / 'run'))
+  for key in ('valid/rec_nll', 'valid/rec_q_nll', 'valid/code_hamming'):
+    assert np.isfinite(final[key]), final
+  assert glob.glob(str(tmp_path / 'run' / 'samples' / '*' / 'pianoroll.png'))
+
+
+def test_melody_moves_skip_empty_steps():
+  """A note struck again after a rest is a repeat; moves are counted between sounding steps."""
+  from dsjax.tasks.continuous_ae import melody_moves
+  r = np.zeros((1, 7, 12), np.uint8)
+  for t, k in ((0, 5), (2, 5), (3, 7), (5, 3), (6, 4)):   # rep, up, down, up
+    r[0, t, k] = 1
+  assert melody_moves(r) == {'melody_up': 0.5, 'melody_down': 0.25, 'melody_rep': 0.25}
+  assert melody_moves(np.zeros((2, 4, 12))) == {'melody_up': 0.0, 'melody_down': 0.0,
+                                                'melody_rep': 0.0}
