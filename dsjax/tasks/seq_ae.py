@@ -1,4 +1,4 @@
-"""The sequence autoencoder task (log 10/22, 10/26) and its variational form (the log's TODO
+"""The sequence autoencoder task (log 10/22, 10/26) and its variational form (the log's to-do item
 "update SeqAE to SeqVAE"; VRAE, Bowman et al. 2016, MusicVAE).
 
 ``config.data.coding``: ``'events'`` (event ids, softmax decision layer) or ``'aligned'`` (aligned
