@@ -2,7 +2,8 @@
 
   python -m launch.generate --workdir=DIR [--num=N] [--length=L] [--temperature=T] [--out=DIR]
       [--wav] [--top_k=K] [--top_p=P] [--matmul_dtype=bfloat16] [--primer=K]
-      [--mode=bernoulli|threshold|greedy|sample] [--threshold=X] [--max_sustain=F] [--noise=P] [--seed=S]
+      [--mode=bernoulli|threshold|greedy|sample] [--threshold=X] [--max_sustain=F] [--noise=P]
+      [--seed=S]
       [--step=STEP] [--walk=random|song] [--flips=K] [--reset_every=N] [--reset_prob=P]
       [--duration_steps=N]
       [--condition_midi=PATH | --condition_key='D minor']

@@ -7,7 +7,8 @@ decoder input), followed by the decision layer (a dense layer to the outputs). T
 * ``vocab_size > 0``: token ids ``[batch, time]`` (events), a softmax over the vocabulary. The
   decoder's inputs are ``<start>`` (id ``vocab_size``) then the previous tokens; word dropout
   replaces an input by ``<drop>`` (id ``vocab_size + 1``).
-* ``keys > 0``: multi-hot frames ``[batch, time, keys]`` (aligned chord steps), independent sigmoids.
+* ``keys > 0``: multi-hot frames ``[batch, time, keys]`` (aligned chord steps), independent
+  sigmoids.
   The decoder's input is the previous frame plus two flag channels, ``start`` and ``dropped`` (a
   dropped frame is all zeros with the flag set).
 
@@ -15,7 +16,8 @@ decoder input), followed by the decision layer (a dense layer to the outputs). T
 samples ``z = mu + sigma * eps`` and adds the KL to the standard normal prior
 (:func:`kl_to_standard_normal`). Generation decodes free-running with :func:`free_run`: each output
 of the decision layer (its argmax or a draw) is fed back as the next input, which is what the log's
-custom ``GreedyEmbeddingDecisionHelper`` fixed (10/22: the stock helper fed back the raw RNN output).
+custom ``GreedyEmbeddingDecisionHelper`` fixed (10/22: the stock helper fed back the raw RNN
+output).
 
   model = SeqAE(vocab_size=V, embed_dim=64, encoder=(256,), decoder=(256,), code_dim=128)
   mu, logvar = model.apply(v, tokens, mask, method=SeqAE.encode)

@@ -21,7 +21,8 @@ one batch per split. Metrics: ``rec_nll``, ``rec_q_nll`` (nats per step), ``con`
 (entries that differ between consecutive quantised codes), ``key_acc`` / ``frame_acc`` (and
 ``_q``): cells / whole frames right in the free-running greedy reconstruction from ``c`` (``q``),
 ``note_recall`` / ``note_precision`` (and ``_q``): the share of the real notes it plays / of its
-notes that are real; ``distinct_codes`` and ``top_code_share`` (the share of the most frequent quantised code),
+notes that are real; ``distinct_codes`` and ``top_code_share`` (the share of the most frequent
+quantised code),
 ``subseqs`` (how many were evaluated).
 
 Generation (:class:`WalkSampler`): ``sample(state, rng, num, length, walk=, flips=, ...)`` decodes

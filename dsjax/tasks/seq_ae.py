@@ -282,7 +282,8 @@ class SeqAESampler(base.Sampler):
   # -- codes --------------------------------------------------------------------------------
   def encode(self, state, seqs) -> np.ndarray:
     """Codes ``[N, code]`` (the posterior means) of sequences (a list of items in this run's
-    coding, each at most ``data.window`` long for codes like the training ones; any length works)."""
+    coding, each at most ``data.window`` long for codes like the training ones; any length
+    works)."""
     lengths = np.array([len(s) for s in seqs])
     if not len(seqs) or lengths.min() < 1:
       raise ValueError('encode: every sequence needs at least one item')
