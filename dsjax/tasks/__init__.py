@@ -13,6 +13,9 @@ _TASKS = {
     'multivoice_lm': 'dsjax.tasks.multivoice:MultiVoiceLMTask',
     'seq_ae': 'dsjax.tasks.seq_ae:SeqAETask',
     'continuous_ae': 'dsjax.tasks.continuous_ae:ContinuousAETask',
+    'chord_reconstruction': 'dsjax.tasks.chord_reconstruction:ChordReconstructionTask',
+    'fill': 'dsjax.tasks.fill:FillTask',
+    'refine': 'dsjax.tasks.refine:RefineTask',
 }
 
 
