@@ -22,6 +22,8 @@ TABLES = {
     'polyphonic': 'dsjax.tables.polyphonic',  # frame NLL of each multi-hot output head
     'gans': 'dsjax.tables.gans',              # 11/12: does WGAN-GP collapse less?
     'continuous_ae': 'dsjax.tables.continuous_ae',  # 10/29: alpha x beta of the continuous AE
+    'fill': 'dsjax.tables.fill',              # 04/26/18: the fill model against its baselines
+    'refiners': 'dsjax.tables.refiners',      # 11/03, 11/17: refiners against their baselines
 }
 
 

@@ -160,6 +160,12 @@ class Task(abc.ABC):
     """Turns summed eval quantities into reported metrics."""
     return dict(sums)
 
+  def eval_figures(self, state: State) -> dict[str, np.ndarray]:
+    """``{name: RGB uint8 [height, width, 3]}`` pictures of the model itself (e.g. learned
+    filters) that the loop logs to TensorBoard as ``figures/NAME`` and writes as
+    ``samples/step_N/NAME.png`` at every evaluation; none by default."""
+    return {}
+
   def learning_rates(self, step: int) -> dict[str, float]:
     """Learning rates to log at ``step``."""
     return {}

@@ -312,6 +312,22 @@ class Trainer:
       writer.scalars(step, stats, prefix='samples/')
     return stats
 
+  def log_figures(self, state, step: int, writer: logger_lib.MetricWriter | None,
+                  out_dir: str | None) -> None:
+    """Logs and writes the task's :meth:`~dsjax.tasks.base.Task.eval_figures` of ``state``."""
+    if jax.process_index() != 0:
+      return
+    figures = self.task.eval_figures(state)
+    if not figures:
+      return
+    from dsjax import viz
+    for name, image in figures.items():
+      if writer is not None:
+        writer.image(step, f'figures/{name}', image)
+      if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        viz.save_png(image, os.path.join(out_dir, f'{name}.png'))
+
   # -- a run --------------------------------------------------------------------------------
   def train(self) -> dict[str, Any]:
     """Trains to ``train.num_steps`` (resuming from the latest checkpoint), returns the final
@@ -618,6 +634,7 @@ class Trainer:
       state = self.seed_state(run.state, i)
       sample_dir = os.path.join(lane.workdir, 'samples', f'step_{step:07d}')
       ev.update(self.generate(state, step, lane.writer, sample_dir, lane.keys))
+      self.log_figures(state, step, lane.writer, sample_dir)
       lane.writer.scalars(step, ev, prefix='eval/')
       self.log_json(lane, {'step': step, 'split': 'eval', **ev})
       self.bar.write((f'seed {lane.seed}, ' if self.stacked else '') + f'step {step}: '
