@@ -55,6 +55,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sample.threshold = 0.5
   c.sample.max_sustain = 0          # frames; 0 = no limit
   c.sample.noise = 0.0
+  # The log's feedback tricks (dsjax.sampling.FeedbackTricks; 0 / () = off): a random
+  # Bernoulli(p) input after a silent frame, fed-back frame x U(a, b), recurrent state zeroed with
+  # probability p or scaled by U(a, b) at each step.
+  c.sample.silence_random = 0.0
+  c.sample.noise_scale = ()
+  c.sample.state_reset_prob = 0.0
+  c.sample.state_decay = ()
 
   if 'tiny' in variant:
     c.data.max_pieces = 12

@@ -73,6 +73,13 @@ def roll_lm_config(head: str = 'sigmoid', variant: frozenset[str] | set[str] = f
   c.sample.threshold = 0.5
   c.sample.max_sustain = 0          # frames; 0 = no limit
   c.sample.noise = 0.0              # flip probability on the fed-back frame
+  # The log's feedback tricks (dsjax.sampling.FeedbackTricks; 0 / () = off): a random
+  # Bernoulli(p) input after a silent frame, fed-back frame x U(a, b), recurrent state zeroed with
+  # probability p or scaled by U(a, b) at each step.
+  c.sample.silence_random = 0.0
+  c.sample.noise_scale = ()
+  c.sample.state_reset_prob = 0.0
+  c.sample.state_decay = ()
 
   if 'nottingham' in variant:
     c.data.source = 'nottingham'

@@ -3,10 +3,15 @@
 Events (categorical): temperature, top-k, top-p (nucleus).
 Multi-hot frames (independent Bernoulli per key): threshold, Bernoulli ("binomial") sampling,
 noise on the fed-back frame, maximum sustain, and :func:`sample_frames`, the autoregressive scan
-over time that every roll model samples with.
+over time that every roll model samples with. :class:`FeedbackTricks` holds the log's other
+generation tricks of 09/16 to 09/18 (random input on silence, multiplicative noise on the fed-back
+frame, random resets and random decay of the recurrent state), which :func:`sample_frames` applies.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -114,16 +119,124 @@ def hold_counts(primer: jax.Array) -> jax.Array:
   return held
 
 
+def _pair(value, name: str) -> tuple[float, float] | None:
+  """``None``, ``()``, ``(a, b)`` or ``'a,b'`` -> ``None`` or ``(a, b)`` with finite
+  ``0 <= a <= b``."""
+  if value is None or (not isinstance(value, str) and len(value) == 0):
+    return None
+  parts = value.split(',') if isinstance(value, str) else list(value)
+  try:
+    a, b = (float(v) for v in parts)
+  except (TypeError, ValueError):
+    raise ValueError(f'{name}={value!r}: expected two numbers a,b') from None
+  if not (math.isfinite(a) and math.isfinite(b) and 0 <= a <= b):
+    raise ValueError(f'{name}={value!r}: expected finite 0 <= a <= b')
+  return (a, b)
+
+
+def _probability(value, name: str) -> float:
+  v = float(value)
+  if not (math.isfinite(v) and 0 <= v <= 1):
+    raise ValueError(f'{name}={value!r}: must be a probability in [0, 1]')
+  return v
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedbackTricks:
+  """The log's generation tricks for roll models (09/16 to 09/18), applied at every step of
+  :func:`sample_frames` after the frame is drawn (the emitted frame is never changed; only what the
+  model reads next):
+
+  * ``silence_random`` = p: when the drawn frame is silent (no key on), the model is fed a random
+    Bernoulli(p) frame instead (09/16: "dive into silence ... randomize the input when silent");
+    0 = off. The original fed back ``note / max(note)``, the probabilities scaled to a peak of 1.
+  * ``noise_scale`` = (a, b): the fed-back frame is multiplied key by key by U(a, b) noise (the
+    original's ``note * U(0.5, 2.0)``; 09/17 "noise=(0.5, 2.0)"); None = off.
+  * ``state_reset_prob`` = p: at each step, each sample's recurrent state is zeroed with
+    probability p (a fresh start from the frame fed back, the original's ``reset_generator``
+    at random times); 0 = off.
+  * ``state_decay`` = (a, b): at each step, each sample's recurrent state is multiplied by one
+    U(a, b) factor (09/18 "add random decay in the generation: random connection of pieces":
+    the state forgets at a random rate); None = off.
+
+  Values are checked when made (a ValueError names the field); pairs may be given as ``'a,b'``.
+  """
+  silence_random: float = 0.0
+  noise_scale: tuple[float, float] | None = None
+  state_reset_prob: float = 0.0
+  state_decay: tuple[float, float] | None = None
+
+  def __post_init__(self):
+    set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen)
+    set_('silence_random', _probability(self.silence_random, 'silence_random'))
+    set_('state_reset_prob', _probability(self.state_reset_prob, 'state_reset_prob'))
+    set_('noise_scale', _pair(self.noise_scale, 'noise_scale'))
+    set_('state_decay', _pair(self.state_decay, 'state_decay'))
+
+  @property
+  def active(self) -> bool:
+    return bool(self.silence_random or self.noise_scale or self.state_reset_prob
+                or self.state_decay)
+
+  @property
+  def touch_state(self) -> bool:
+    return bool(self.state_reset_prob or self.state_decay)
+
+
+def apply_feedback_tricks(rng: jax.Array, tricks: FeedbackTricks, frame: jax.Array,
+                          fed: jax.Array, carry):
+  """``(fed, carry)`` after ``tricks``: ``frame [B, ...]`` is the drawn frame, ``fed`` what would
+  be fed back, ``carry`` the recurrent state (a pytree of ``[..., B, features]`` arrays, as
+  recurrent cells keep them: ``[B, H]``, or ``[voices, B, H]`` for per-voice stacks)."""
+  k_silent, k_scale, k_decay, k_reset = jax.random.split(rng, 4)
+  rows = frame.shape[0]
+
+  def per_row(x, leaf, axis=0):   # [B] -> broadcastable against leaf, B on ``axis``
+    shape = [1] * leaf.ndim
+    shape[axis] = rows
+    return x.reshape(shape)
+
+  def batch_axis(leaf):
+    return leaf.ndim - 2
+
+  if tricks.silence_random:
+    silent = ~jnp.any(frame.reshape(rows, -1) > 0, axis=-1)
+    noise = jax.random.bernoulli(k_silent, tricks.silence_random, fed.shape).astype(fed.dtype)
+    fed = jnp.where(per_row(silent, fed), noise, fed)
+  if tricks.noise_scale:
+    a, b = tricks.noise_scale
+    fed = fed * jax.random.uniform(k_scale, fed.shape, fed.dtype, a, b)
+  if tricks.touch_state:
+    for leaf in jax.tree_util.tree_leaves(carry):
+      if leaf.ndim < 2 or leaf.shape[-2] != rows:
+        raise ValueError(f'state_reset_prob / state_decay: the recurrent state has a leaf of shape '
+                         f'{leaf.shape}, not [..., {rows}, features] (one row per sample)')
+    if tricks.state_decay:
+      a, b = tricks.state_decay
+      factor = jax.random.uniform(k_decay, (rows,), jnp.float32, a, b)
+      carry = jax.tree_util.tree_map(
+          lambda x: x * per_row(factor, x, batch_axis(x)).astype(x.dtype), carry)
+    if tricks.state_reset_prob:
+      reset = jax.random.bernoulli(k_reset, tricks.state_reset_prob, (rows,))
+      carry = jax.tree_util.tree_map(
+          lambda x: jnp.where(per_row(reset, x, batch_axis(x)), 0, x), carry)
+  return fed, carry
+
+
 def sample_frames(draw, advance, model_state, primer: jax.Array, rng: jax.Array, length: int,
-                  max_sustain: int = 0, noise: float = 0.0) -> jax.Array:
+                  max_sustain: int = 0, noise: float = 0.0,
+                  tricks: FeedbackTricks = FeedbackTricks()) -> jax.Array:
   """``primer [B, K, ...]`` -> ``[B, K + length, ...]``: ``length`` frames drawn one after another
   in one ``lax.scan``.
 
-  ``model_state`` is the model after reading the primer (any pytree); ``draw(key, model_state)``
-  gives the next frame ``[B, ...]`` in {0, 1}, ``advance(model_state, fed)`` reads the frame fed
-  back. Each step splits its key into ``(draw key, noise key)``; the drawn frame loses the keys
-  held for ``max_sustain`` frames (:func:`apply_max_sustain`) and is fed back with ``noise``
-  (:func:`feedback_noise`).
+  ``model_state`` is the model after reading the primer (any pytree; with ``tricks`` that touch
+  the state, a tuple whose first item is the recurrent state, every leaf ``[..., B, features]``);
+  ``draw(key, model_state)`` gives the next frame ``[B, ...]`` in {0, 1}, ``advance(model_state,
+  fed)`` reads the frame fed back. Each step splits its key into ``(draw key, noise key)``; the
+  drawn frame loses the keys held for ``max_sustain`` frames (:func:`apply_max_sustain`) and is
+  fed back with ``noise`` (:func:`feedback_noise`), then through ``tricks``
+  (:func:`apply_feedback_tricks`, with keys folded from the step's key, so that turning tricks on
+  leaves the other draws' keys as they were).
   """
   def body(state, key):
     model_state, held = state
@@ -131,6 +244,11 @@ def sample_frames(draw, advance, model_state, primer: jax.Array, rng: jax.Array,
     frame = draw(k_sample, model_state)
     frame, held = apply_max_sustain(frame, held, max_sustain)
     fed = feedback_noise(k_noise, frame, noise) if noise else frame
+    if tricks.active:
+      fed, carry = apply_feedback_tricks(jax.random.fold_in(key, 1), tricks, frame, fed,
+                                         model_state[0] if tricks.touch_state else None)
+      if tricks.touch_state:
+        model_state = (carry,) + tuple(model_state[1:])
     return (advance(model_state, fed), held), frame
 
   keys = jax.random.split(rng, length)

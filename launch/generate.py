@@ -5,7 +5,8 @@
       [--mode=bernoulli|threshold|greedy|sample] [--threshold=X] [--max_sustain=F] [--noise=P]
       [--seed=S]
       [--step=STEP] [--walk=random|song] [--flips=K] [--reset_every=N] [--reset_prob=P]
-      [--duration_steps=N]
+      [--duration_steps=N] [--silence_random=P] [--noise_scale=A,B] [--state_reset_prob=P]
+      [--state_decay=A,B]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
@@ -65,6 +66,18 @@ _RESET_PROB = flags.DEFINE_float('reset_prob', None, 'Continuous autoencoders\' 
                                  'probability that a reset goes back to the theme.')
 _DURATION_STEPS = flags.DEFINE_integer('duration_steps', None, 'Aligned chord steps (autoencoders):'
                                        ' every decoded note lasts this many grid steps.')
+_SILENCE_RANDOM = flags.DEFINE_float(
+    'silence_random', None, 'Roll models: after a silent frame, feed the model a random '
+    'Bernoulli(P) frame instead (the log\'s "randomize the input when silent"; 0 = off).')
+_NOISE_SCALE = flags.DEFINE_string(
+    'noise_scale', None, 'Roll models: multiply the fed-back frame key by key by U(A, B) noise, '
+    'given as A,B (the original: 0.5,2.0).')
+_STATE_RESET_PROB = flags.DEFINE_float(
+    'state_reset_prob', None, 'Roll models: at each step, zero each sample\'s recurrent state '
+    'with this probability.')
+_STATE_DECAY = flags.DEFINE_string(
+    'state_decay', None, 'Roll models: at each step, multiply each sample\'s recurrent state by a '
+    'U(A, B) factor, given as A,B (the log\'s "random decay").')
 _CONDITION_MIDI = flags.DEFINE_string(
     'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
     'MIDI file (runs with config.model.condition != none).')
@@ -111,6 +124,15 @@ def check_flag_values() -> None:
   cli.finite_float('threshold', _THRESHOLD.value, low=0, high=1)
   cli.finite_float('noise', _NOISE.value, low=0, high=1)
   cli.finite_float('max_sustain', _MAX_SUSTAIN.value, low=0, allow_inf=True)
+  cli.finite_float('silence_random', _SILENCE_RANDOM.value, low=0, high=1)
+  cli.finite_float('state_reset_prob', _STATE_RESET_PROB.value, low=0, high=1)
+  from dsjax.sampling import FeedbackTricks
+  for name, flag in (('noise_scale', _NOISE_SCALE), ('state_decay', _STATE_DECAY)):
+    if flag.value is not None:
+      try:
+        FeedbackTricks(**{name: flag.value})
+      except ValueError as e:
+        raise cli.UsageError(f'--{e}') from None
   if _STEP.value is not None and _BEST.value:
     raise cli.UsageError('give one of --step and --best, not both')
 
@@ -136,7 +158,9 @@ def main(argv):
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
       primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
       schedule=_SCHEDULE, walk=_WALK, flips=_FLIPS, reset_every=_RESET_EVERY,
-      reset_prob=_RESET_PROB, duration_steps=_DURATION_STEPS).items()
+      reset_prob=_RESET_PROB, duration_steps=_DURATION_STEPS, silence_random=_SILENCE_RANDOM,
+      noise_scale=_NOISE_SCALE, state_reset_prob=_STATE_RESET_PROB,
+      state_decay=_STATE_DECAY).items()
              if f.value is not None}
   options.update(condition_option(sampler))
   length = _LENGTH.value if _LENGTH.value is not None else int(config.sample.length)

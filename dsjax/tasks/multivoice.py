@@ -155,7 +155,7 @@ class VoiceSampler(RollSampler):
 
 
 def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
-                 temperature):
+                 temperature, tricks=sampling.FeedbackTricks()):
   """``primer [B, P, voices, keys]`` -> ``[B, P + length, voices, keys]`` in {0, 1}."""
   def draw(key, model_state):
     return sampling.sample_frame(key, jax.nn.sigmoid(model_state[1]), mode, threshold,
@@ -167,4 +167,4 @@ def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sus
 
   logits, carry = model.apply({'params': params}, primer)
   return sampling.sample_frames(draw, advance, (carry, logits[:, -1]), primer, rng, length,
-                                max_sustain, noise_on)
+                                max_sustain, noise_on, tricks)

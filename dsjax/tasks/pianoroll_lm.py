@@ -110,7 +110,8 @@ class RollSampler(base.Sampler):
   multi-voice LSTM's sampler builds on it).
 
   ``scan_fn(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
-  temperature)`` is the model's sampling scan (see :func:`_sample_scan`); it is jitted once here.
+  temperature, tricks)`` is the model's sampling scan (see :func:`_sample_scan`); it is jitted
+  once here.
   """
 
   def __init__(self, task, scan_fn=None):
@@ -120,19 +121,24 @@ class RollSampler(base.Sampler):
     self.roll_cfg, self.keys = getattr(task, 'roll_cfg', None), task.keys
     self._scan = jax.jit(functools.partial(scan_fn or _sample_scan, task.model),
                          static_argnames=('length', 'mode', 'max_sustain', 'noise_on',
-                                          'temperature'))
+                                          'temperature', 'tricks'))
 
   def primers(self, rng, num: int, length: int) -> np.ndarray:
     """``[num, length, ...]`` openings of random training pieces."""
     return datasets.openings(self.train_set, rng, num, length).astype(np.float32)
 
   def sample(self, state, rng, num, length, primer=None, mode=None, threshold=None,
-             max_sustain=None, noise=None, temperature=None):
+             max_sustain=None, noise=None, temperature=None, silence_random=None,
+             noise_scale=None, state_reset_prob=None, state_decay=None):
     """``[num, P + length, ...]`` uint8: ``P`` primer frames of a real opening (at least one),
     then ``length`` sampled frames. ``mode`` ('bernoulli' or 'threshold') and ``threshold`` apply
     to sigmoid outputs; ``temperature`` divides every key's logit (for sigmoid outputs in
-    'bernoulli' mode, and for each conditional of the autoregressive heads)."""
+    'bernoulli' mode, and for each conditional of the autoregressive heads). ``silence_random``,
+    ``noise_scale``, ``state_reset_prob`` and ``state_decay`` are the log's feedback tricks
+    (:class:`dsjax.sampling.FeedbackTricks`; defaults from ``config.sample``, all off)."""
     s = self.defaults
+    tricks = feedback_tricks(s, silence_random=silence_random, noise_scale=noise_scale,
+                             state_reset_prob=state_reset_prob, state_decay=state_decay)
     temperature = float(s.temperature if temperature is None else temperature)
     if not temperature > 0:
       raise ValueError(f'temperature must be > 0, got {temperature}')
@@ -146,7 +152,8 @@ class RollSampler(base.Sampler):
         mode=str(s.mode if mode is None else mode),
         threshold=jnp.float32(threshold),
         max_sustain=int(s.max_sustain if max_sustain is None else max_sustain),
-        noise_on=float(s.noise if noise is None else noise), temperature=temperature)
+        noise_on=float(s.noise if noise is None else noise), temperature=temperature,
+        tricks=tricks)
     return np.asarray(out).astype(np.uint8)
 
   def to_pieces(self, samples):
@@ -167,8 +174,20 @@ class RollSampler(base.Sampler):
             'silent_frames': float((samples.sum(-1) == 0).mean())}
 
 
+def feedback_tricks(defaults, **given) -> sampling.FeedbackTricks:
+  """:class:`dsjax.sampling.FeedbackTricks` from the options ``given`` (None: the value in
+  ``defaults``, a run's ``config.sample``, where it has one, else off)."""
+  values = {}
+  for name, value in given.items():
+    if value is None:
+      value = defaults.get(name, None) if hasattr(defaults, 'get') else None
+    if value is not None:
+      values[name] = tuple(value) if isinstance(value, list) else value
+  return sampling.FeedbackTricks(**values)
+
+
 def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sustain, noise_on,
-                 temperature):
+                 temperature, tricks=sampling.FeedbackTricks()):
   """``primer [B, K, keys]`` -> ``[B, K + length, keys]`` in {0, 1}; one scan over time (with the
   head's scan over keys nested in it for the autoregressive heads)."""
   variables = {'params': params}
@@ -190,4 +209,4 @@ def _sample_scan(model, params, primer, rng, *, length, mode, threshold, max_sus
 
   states, carry = model.apply(variables, primer, method=MultiHotLM.features)
   return sampling.sample_frames(draw, advance, (carry, states[:, -1], primer[:, -1]), primer,
-                                rng, length, max_sustain, noise_on)
+                                rng, length, max_sustain, noise_on, tricks)

@@ -65,6 +65,11 @@ def test_each_sampling_flag_goes_where_it_applies_or_is_refused():
 
   voices = get_task(load_config('multivoice_lstm'))
   assert split_sample_options(voices.sampler(), {'temperature': 0.5}) == ({'temperature': 0.5}, {})
+  tricks = {'silence_random': 0.3, 'noise_scale': '0.5,2.0', 'state_reset_prob': 0.1,
+            'state_decay': '0.9,1.0'}
+  assert split_sample_options(voices.sampler(), tricks) == (tricks, {})
+  with pytest.raises(ValueError, match='--silence_random does not apply to this run .EventLMTask.'):
+    split_sample_options(event.sampler(), {'silence_random': 0.3})
   gan = get_task(load_config('gan_lstm_cnn'))
   with pytest.raises(ValueError, match='--temperature does not apply to this run .GANTask.; '
                      'its sampling flags: --schedule, --threshold'):
