@@ -214,9 +214,15 @@ def write_midi(piece_or_notes: Piece | np.ndarray, path: str | os.PathLike, **kw
 
 
 _NOTICE_GIVEN = False
+# Where General MIDI soundfonts live when Debian's packages are installed (libfluidsynth3 brings
+# timgm6mb-soundfont, whose TimGM6mb.sf2 is default-GM.sf2; fluid-soundfont-gm is FluidR3_GM).
+SYSTEM_SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2', '/usr/share/sounds/sf2/default-GM.sf2')
+SOUNDFONT_ENV = 'DSJAX_SOUNDFONT'
+INSTALL_HINT = 'apt-get install libfluidsynth3 (pyfluidsynth is in requirements.txt)'
 
 
 def _fluidsynth_available() -> bool:
+  """Whether pyfluidsynth imports (it needs the FluidSynth shared library too)."""
   try:
     import fluidsynth  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
   except Exception:  # pylint: disable=broad-except
@@ -224,26 +230,43 @@ def _fluidsynth_available() -> bool:
   return True
 
 
-def synthesize(piece: Piece | np.ndarray, fs: int = 16000) -> np.ndarray:
-  """Renders a piece to mono audio ``float32[samples]`` with peak <= 1 (for audio logs).
+def soundfont_path() -> str | None:
+  """The General MIDI soundfont FluidSynth renders with: ``$DSJAX_SOUNDFONT`` when set (a missing
+  file is a ValueError naming it), else the first of :data:`SYSTEM_SOUNDFONTS` that exists, else
+  None (pretty_midi's bundled TimGM6mb.sf2)."""
+  path = os.environ.get(SOUNDFONT_ENV)
+  if path:
+    if not os.path.isfile(path):
+      raise ValueError(f'{SOUNDFONT_ENV}={path}: no such soundfont file')
+    return path
+  return next((p for p in SYSTEM_SOUNDFONTS if os.path.isfile(p)), None)
 
-  Uses pretty_midi's fluidsynth with its bundled General MIDI soundfont when pyfluidsynth is
-  installed, else pretty_midi's sine-wave ``synthesize`` (drums silent), with a one-time notice.
+
+def render_audio(piece: Piece | np.ndarray, fs: int = 16000) -> tuple[np.ndarray, str]:
+  """``(audio, renderer)``: a piece as mono audio ``float32[samples]`` with peak <= 1, and which
+  renderer made it, ``'fluidsynth'`` or ``'sine'``.
+
+  FluidSynth with a General MIDI soundfont (:func:`soundfont_path`) when pyfluidsynth and the
+  FluidSynth library are installed (one line: :data:`INSTALL_HINT`); else pretty_midi's sine-wave
+  synthesis (drums silent), saying so once per process. An empty piece gives ``(zeros(0),
+  'none')``.
   """
   global _NOTICE_GIVEN
   pm = piece_to_pretty_midi(piece)
   if not any(inst.notes for inst in pm.instruments):
-    return np.zeros(0, np.float32)
-  audio = None
+    return np.zeros(0, np.float32), 'none'
+  audio, renderer = None, 'sine'
   if _fluidsynth_available():
     try:
-      audio = pm.fluidsynth(fs=fs, normalize=False)
+      font = soundfont_path()
+      audio = pm.fluidsynth(fs=fs, synthesizer=font, normalize=False)
+      renderer = 'fluidsynth'
     except Exception as e:  # pylint: disable=broad-except
       if not _NOTICE_GIVEN:
-        _log.warning('fluidsynth rendering failed (%s); using sine-wave synthesis', e)
+        _log.warning('fluidsynth rendering failed (%s); audio uses sine-wave synthesis', e)
         _NOTICE_GIVEN = True
   elif not _NOTICE_GIVEN:
-    _log.warning('pyfluidsynth not installed: audio logs use sine-wave synthesis')
+    _log.warning('FluidSynth not installed (%s): audio uses sine-wave synthesis', INSTALL_HINT)
     _NOTICE_GIVEN = True
   if audio is None:
     audio = pm.synthesize(fs=fs, normalize=False)
@@ -251,4 +274,9 @@ def synthesize(piece: Piece | np.ndarray, fs: int = 16000) -> np.ndarray:
   peak = np.abs(audio).max() if audio.size else 0.0
   if peak > 0:
     audio = audio / peak
-  return audio.astype(np.float32)
+  return audio.astype(np.float32), renderer
+
+
+def synthesize(piece: Piece | np.ndarray, fs: int = 16000) -> np.ndarray:
+  """A piece as mono audio ``float32[samples]`` with peak <= 1 (:func:`render_audio`'s audio)."""
+  return render_audio(piece, fs)[0]

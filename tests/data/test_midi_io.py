@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import logging
 import pickle
 
@@ -266,6 +267,8 @@ def test_synthesize(monkeypatch, caplog):
     synthesize(piece, fs=8000)
   notices = [r for r in caplog.records if r.name == midi_io.__name__]
   assert len(notices) == (0 if midi_io._fluidsynth_available() else 1)
+  if notices:
+    assert 'apt-get install libfluidsynth3' in notices[0].getMessage()
   assert audio.dtype == np.float32 and audio.ndim == 1
   assert len(audio) >= 4000
   assert np.isfinite(audio).all() and 0.5 < np.abs(audio).max() <= 1.0
@@ -273,3 +276,40 @@ def test_synthesize(monkeypatch, caplog):
   # Drums only: silent with the sine fallback, but finite (no division by zero).
   drums = synthesize(make_notes([36], [0.0], [0.5], is_drum=True), fs=8000)
   assert np.isfinite(drums).all() and np.abs(drums).max(initial=0) <= 1.0
+
+
+def _two_notes():
+  return Piece('s', make_notes([60, 67], [0.0, 0.25], [0.5, 0.5], 100))
+
+
+@pytest.mark.skipif(not midi_io._fluidsynth_available() and os.environ.get('CI') != 'true',
+                    reason='FluidSynth not installed (apt-get install libfluidsynth3); CI has it')
+def test_fluidsynth_renders_when_installed(monkeypatch):
+  """Where FluidSynth is installed (always in CI: .ci/run installs it) audio comes from it, with a
+  General MIDI soundfont: a piano note's spectrum is not the sine fallback's single partial."""
+  audio, renderer = midi_io.render_audio(_two_notes(), fs=16000)
+  assert renderer == 'fluidsynth'
+  sine, _ = _sine_render(monkeypatch)
+  assert audio.dtype == np.float32 and np.isfinite(audio).all()
+  assert 0.5 < np.abs(audio).max() <= 1.0
+  assert not np.allclose(audio[:len(sine)], sine[:len(audio)], atol=0.05)
+  # a soundfont named by $DSJAX_SOUNDFONT is used; a missing one is refused by name
+  monkeypatch.setenv(midi_io.SOUNDFONT_ENV, '/nonexistent/x.sf2')
+  with pytest.raises(ValueError, match='DSJAX_SOUNDFONT=/nonexistent/x.sf2: no such soundfont'):
+    midi_io.soundfont_path()
+
+
+def _sine_render(monkeypatch):
+  with monkeypatch.context() as m:
+    m.setattr(midi_io, '_fluidsynth_available', lambda: False)
+    m.setattr(midi_io, '_NOTICE_GIVEN', True)
+    return midi_io.render_audio(_two_notes(), fs=16000)
+
+
+def test_sine_fallback_says_which_renderer_ran(monkeypatch):
+  audio, renderer = _sine_render(monkeypatch)
+  assert renderer == 'sine' and 0.5 < np.abs(audio).max() <= 1.0
+  # the fallback's C4 is a pure 261.6 Hz tone: its spectrum peaks there
+  spectrum = np.abs(np.fft.rfft(audio[:4000]))
+  assert abs(np.argmax(spectrum) * 16000 / 4000 - 261.6) < 4.1
+  assert midi_io.render_audio(np.zeros(0, NOTE_DTYPE))[1] == 'none'
