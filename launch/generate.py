@@ -188,8 +188,9 @@ def main(argv):
     if _WAV.value and len(piece.notes):
       import soundfile
       wav = os.path.join(out, f'sample_{i:02d}.wav')
-      soundfile.write(wav, midi_io.synthesize(piece, fs=22050), 22050)
-      msg += f' -> {wav}'
+      audio, renderer = midi_io.render_audio(piece, fs=22050)
+      soundfile.write(wav, audio, 22050)
+      msg += f' -> {wav} ({renderer})'
     print(msg, flush=True)
   viz.save_pianoroll_figure(os.path.join(out, 'pianoroll.png'), sampler.to_rolls(samples),
                             sampler.real_rolls(min(_NUM.value, 4), length),

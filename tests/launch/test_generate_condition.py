@@ -74,3 +74,30 @@ def test_each_sampling_flag_goes_where_it_applies_or_is_refused():
   with pytest.raises(ValueError, match='--temperature does not apply to this run .GANTask.; '
                      'its sampling flags: --schedule, --threshold'):
     split_sample_options(gan.sampler(), {'temperature': 0.5})
+
+
+def test_roll_run_generates_with_the_feedback_tricks_and_renders_wav(tmp_path):
+  """A roll model's samples change with the log's feedback tricks (same seed); --wav says which
+  renderer made each WAV: FluidSynth wherever it is installed (CI installs it)."""
+  import soundfile
+
+  from dsjax.data import midi_io
+  from dsjax.train.loop import train_and_evaluate
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(load_config('pianoroll_lstm', **{'sample.num': 0, 'train.eval_every': 0,
+                                                      'train.num_steps': 3}), workdir)
+  p = _generate(workdir, str(tmp_path / 'plain'), '--wav')
+  assert p.returncode == 0, p.stdout + p.stderr
+  wavs = sorted(glob.glob(str(tmp_path / 'plain' / '*.wav')))
+  assert wavs and soundfile.info(wavs[0]).samplerate == 22050
+  expected = 'fluidsynth' if midi_io._fluidsynth_available() else 'sine'
+  assert f'.wav ({expected})' in p.stdout
+  if os.environ.get('CI') == 'true':
+    assert expected == 'fluidsynth', 'CI installs FluidSynth (.ci/run)'
+  p = _generate(workdir, str(tmp_path / 'tricks'), '--silence_random=0.5', '--noise_scale=0.5,2',
+                '--state_reset_prob=0.2', '--state_decay=0.5,1')
+  assert p.returncode == 0, p.stdout + p.stderr
+  read = lambda path: open(path, 'rb').read()
+  plain = [read(m) for m in sorted(glob.glob(str(tmp_path / 'plain' / '*.mid')))]
+  tricks = [read(m) for m in sorted(glob.glob(str(tmp_path / 'tricks' / '*.mid')))]
+  assert len(plain) == len(tricks) == 2 and plain != tricks
