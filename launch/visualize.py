@@ -1,0 +1,445 @@
+"""The research log's visualisations as PNG files.
+
+  python -m launch.visualize --what=cells --workdir=DIR [--midi=PATH] [--cells=K | --cell=I]
+      [--layer=L] [--state=h|c] [--start=S] [--length=N] [--best] [--step=STEP] [--out=DIR]
+  python -m launch.visualize --what=tsne_keys [--workdir=DIR | --source=bach] [--max_pieces=N]
+      [--sharpen=0.03] [--seed=S] [--perplexity=P] [--out=DIR]
+  python -m launch.visualize --what=tsne_events --workdir=SKIPGRAM_RUN [--table=embed|context]
+      [--include_unseen] [--seed=S] [--perplexity=P] [--out=DIR]
+  python -m launch.visualize --what=code_schedule --workdir=GAN_RUN [--schedule=linspace]
+      [--num=2] [--length=L] [--seed=S] [--out=DIR]
+
+* ``cells`` (log 10/10): the MIDI file (default: the first held-out piece of the run's corpus) is
+  encoded as the run encodes its data, read by the run's LSTM teacher-forced, and the ``--cells``
+  most variable cells over the drawn steps (all layers, or ``--layer``), or one cell (``--cell``
+  of ``--layer``, default the last layer), are drawn under the piece's labelled piano roll on one
+  time axis: outputs ``h`` or memory cells ``c`` (``--state``). For event LMs
+  (``configs/baseline_lstm.py``, ``hist_rnn.py``) a step is one event: the roll shows the keys
+  sounding after each event, a row under it the event's type, the top edge the piece's seconds.
+  For roll LMs (``configs/pianoroll_*.py``) a step is one frame, with bars and beats. The command
+  also prints, for each property of the music (polyphony, mean pitch, onsets, time since the
+  last onset, position in the bar, event type), the cell of the whole network that follows it
+  best (Pearson r; eta for the bar position), and writes them to ``cells_NAME.json``.
+* ``tsne_keys`` (log 10/16): t-SNE of every piece's pitch-class histogram (note counts), and of
+  the log's sharpened histogram ``softmax(h / 0.03)``, coloured by the Krumhansl-Schmuckler key;
+  prints how often a piece's 5 nearest pieces on the map share its key, are its relative or
+  parallel key, or a fifth away, against chance.
+* ``tsne_events``: t-SNE of a skip-gram run's event embeddings (unit length; events that occur in
+  the training data), labelled by event and coloured by type; prints the neighbours' type purity.
+* ``code_schedule`` (log 11/14-11/15): each sample's code image, the per-step code the generator
+  reads, above the piano roll it drove (the same samples as ``launch.generate --seed``).
+
+Figures go to ``--out`` (default ``WORKDIR/visualize``, or ``./visualize`` without a workdir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+from absl import app, flags, logging
+
+from dsjax import runtime
+from launch import cli
+
+warnings.filterwarnings('ignore', message='.*load_module.*', category=DeprecationWarning)
+
+WHATS = ('cells', 'tsne_keys', 'tsne_events', 'code_schedule')
+_WHAT = flags.DEFINE_string('what', None, f'Which picture: {", ".join(WHATS)}.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder written by launch.train.')
+_OUT = flags.DEFINE_string('out', None, 'Output folder (default WORKDIR/visualize).')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_BEST = flags.DEFINE_bool('best', False, 'Use the best checkpoint (train.select_by).')
+_SEED = flags.DEFINE_integer('seed', 0, 't-SNE / sampling seed.')
+# cells
+_MIDI = flags.DEFINE_string('midi', None, 'cells: the piece (default: the first held-out piece).')
+_CELLS = flags.DEFINE_integer('cells', 16, 'cells: how many of the most variable cells to draw.')
+_CELL = flags.DEFINE_integer('cell', None, 'cells: draw this one cell (of --layer) as a line.')
+_LAYER = flags.DEFINE_integer('layer', None, 'cells: the LSTM layer (1 = the first; default: all '
+                              'layers for --cells, the last for --cell).')
+_STATE = flags.DEFINE_enum('state', 'h', ['h', 'c'], 'cells: the outputs h or the memory cells c.')
+_START = flags.DEFINE_integer('start', 0, 'cells: first step drawn (events or frames).')
+_LENGTH = flags.DEFINE_integer('length', None, 'cells: steps drawn (default: the piece, at most '
+                               '600); code_schedule: frames generated (default sample.length).')
+# t-SNE
+_SOURCE = flags.DEFINE_string('source', None, "tsne_keys: corpus name or MIDI folder (default: "
+                              "the workdir's, else 'bach').")
+_MAX_PIECES = flags.DEFINE_integer('max_pieces', None, 'tsne_keys: at most this many pieces.')
+_SHARPEN = flags.DEFINE_float('sharpen', 0.03, 'tsne_keys: temperature of the sharpened panel.')
+_PERPLEXITY = flags.DEFINE_float('perplexity', 30.0, 't-SNE perplexity.')
+_TABLE = flags.DEFINE_enum('table', 'embed', ['embed', 'context'],
+                           'tsne_events: the input (center) table or the output one.')
+_UNSEEN = flags.DEFINE_bool('include_unseen', False, 'tsne_events: also events absent from the '
+                            'training data (untrained vectors).')
+# code schedule
+_SCHEDULE = flags.DEFINE_string('schedule', None, 'code_schedule: constant, linspace, ab, song '
+                                '(default config.sample.schedule).')
+_NUM = flags.DEFINE_integer('num', 2, 'code_schedule: number of samples.')
+
+DEFAULT_MAX_STEPS = 600
+
+
+def _restore(workdir, step=None, best=False):
+  from dsjax.train.loop import restore_for_inference
+  if not workdir:
+    raise cli.UsageError('--workdir is required for this picture')
+  return restore_for_inference(workdir, step, best=best)
+
+
+def _out_dir(out, workdir) -> str:
+  out = out or (os.path.join(workdir, 'visualize') if workdir else 'visualize')
+  os.makedirs(out, exist_ok=True)
+  return out
+
+
+def _safe(name: str) -> str:
+  return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in str(name)).strip('_')[:60]
+
+
+def _write(out, stem, image, info) -> str:
+  from dsjax import viz
+  path = os.path.join(out, f'{stem}.png')
+  viz.save_png(image, path)
+  with open(os.path.join(out, f'{stem}.json'), 'w') as f:
+    json.dump(info, f, indent=1)
+  return path
+
+
+# ---------------------------------------------------------------------------------------------
+# cells
+
+
+def _load_piece(path, config):
+  from dsjax.data import keys as keys_lib
+  from dsjax.data import midi_io
+  if not os.path.isfile(path):
+    raise cli.UsageError(f'--midi={path}: no such file')
+  piece = midi_io.load_midi(path)
+  if bool(config.data.transpose_to_c):
+    piece, _ = keys_lib.transpose_to_c(piece)
+  return piece
+
+
+def recurrent_inputs(config, task, params, midi=None):
+  """What the run's LSTM reads for one piece: ``dict(name, items, states, logits_check)``.
+
+  ``items``: the encoded piece (event ids ``[T + 1]`` or frames ``[T, keys]``); ``states``: the
+  per-layer ``(h, c)`` of :func:`dsjax.visualize.lstm_states` over the ``T`` steps it reads;
+  ``inputs``: the model's own input arguments, for checks (``EventLM.apply(params, *inputs)``).
+  A run whose model is not one of these LMs is a UsageError.
+  """
+  import numpy as np
+  from dsjax import visualize as vis
+  if config.task not in ('event_lm', 'pianoroll_lm'):
+    raise cli.UsageError(
+        f'--what=cells reads the LSTM of an event LM (configs/baseline_lstm.py, hist_rnn.py) or '
+        f'a piano-roll LM (configs/pianoroll_*.py); this is a {config.task!r} run')
+  if midi is not None:
+    piece = _load_piece(midi, config)
+    name = os.path.splitext(os.path.basename(midi))[0]
+  else:
+    split = str(config.data.eval_splits[0]) if len(config.data.eval_splits) else None
+    seqs = task.eval_sets.get(split) if split else None
+    if seqs is None or not len(seqs):
+      raise cli.UsageError('--midi is needed: the run has no held-out pieces')
+    piece, name = None, f'{seqs.names[0]} (held-out {split} piece 0)'
+  if config.task == 'event_lm':
+    from dsjax.data import events as events_lib
+    ids = (np.asarray(events_lib.encode_events(piece, task.vocab), np.int32) if piece is not None
+           else np.asarray(seqs[0], np.int32))
+    if len(ids) < 2:
+      raise cli.UsageError(f'{midi or name}: fewer than 2 events after encoding')
+    inputs, targets = ids[None, :-1], ids[None, 1:]
+    batch = {'inputs': inputs, 'targets': targets, 'mask': np.ones(targets.shape, np.float32)}
+    if task.cond.kind == 'hist':
+      batch['condition'] = task.cond.of_events(ids)[None].astype(np.float32)
+    cond = task.batch_condition(batch)
+    cond = None if cond is None else np.asarray(cond, np.float32)
+    states = vis.lstm_states(params['rnn'], tokens=inputs[0], embedding=params['embed'][
+        'embedding'], x=None if cond is None else cond[0])
+    return dict(name=name, items=ids, states=states, model_inputs=(inputs, cond))
+  from dsjax.data import pianoroll as roll_lib
+  roll = (roll_lib.encode_pianoroll(piece, task.roll_cfg) if piece is not None
+          else np.asarray(seqs[0]))
+  roll = np.asarray(roll, np.float32)
+  if roll.ndim != 2 or len(roll) < 2:
+    raise cli.UsageError(f'{midi or name}: fewer than 2 frames after encoding')
+  states = vis.lstm_states(params['rnn'], x=roll)
+  return dict(name=name, items=roll, states=states, model_inputs=(roll[None],))
+
+
+def run_cells(workdir, *, midi=None, cells=16, cell=None, layer=None, state='h', start=0,
+              length=None, step=None, best=False, out=None):
+  """Draws the cell activations; returns ``(png path, info dict)``."""
+  import numpy as np
+  from dsjax import visualize as vis
+  if midi is not None and not os.path.isfile(midi):
+    raise cli.UsageError(f'--midi={midi}: no such file')
+  cli.positive_int('cells', cells)
+  cli.positive_int('start', start, allow_zero=True)
+  cli.positive_int('length', length)
+  config, trainer, train_state, ckpt_step = _restore(workdir, step, best)
+  task = trainer.task
+  params = task.eval_params(train_state)
+  got = recurrent_inputs(config, task, params, midi)
+  hs = [h if state == 'h' else c for h, c in got['states']]
+  sizes = [a.shape[1] for a in hs]
+  steps = hs[0].shape[0]
+  if start >= steps:
+    raise cli.UsageError(f'--start={start}: the piece has {steps} steps')
+  stop = min(steps, start + (length or DEFAULT_MAX_STEPS))
+  names = vis.cell_names(sizes)
+  acts = np.concatenate(hs, axis=1)
+  offsets = np.concatenate([[0], np.cumsum(sizes)])
+  if layer is not None and not 1 <= layer <= len(sizes):
+    raise cli.UsageError(f'--layer={layer}: the LSTM has layers 1..{len(sizes)}')
+  if cell is not None:
+    lay = layer or len(sizes)
+    if not 0 <= cell < sizes[lay - 1]:
+      raise cli.UsageError(f'--cell={cell}: layer {lay} has cells 0..{sizes[lay - 1] - 1}')
+    chosen = np.array([offsets[lay - 1] + cell])
+  else:
+    lo, hi = (0, offsets[-1]) if layer is None else (offsets[layer - 1], offsets[layer])
+    chosen = lo + vis.most_variable_cells(acts[start:stop, lo:hi], cells)
+  window = slice(start, stop)
+  if config.task == 'event_lm':
+    ids = got['items'][:-1]
+    roll = vis.event_roll(ids, task.vocab)
+    features = vis.event_features(ids, task.vocab)
+    options = dict(lowest_pitch=0)
+    extra = dict(kinds=vis.event_kinds(ids, task.vocab)[window],
+                 seconds=vis.event_seconds(ids, task.vocab)[window] -
+                 vis.event_seconds(ids, task.vocab)[start],
+                 time_label=f'event (from event {start})')
+  else:
+    roll = got['items']
+    options = trainer.sampler.figure_options() if trainer.sampler else {}
+    features = vis.roll_features(roll, options.get('lowest_pitch', 0),
+                                 frames_per_beat=options.get('frames_per_beat'))
+    extra = {}
+    if start:
+      extra['time_label'] = f'bar (frames from {start})'
+  correlations = vis.feature_correlations(acts[window], {k: v[window] for k, v in
+                                                           features.items()})
+  best_cells = vis.best_cells(correlations, names)
+  title = f'{got["name"]}: steps {start}..{stop - 1} ({config.task}, step {ckpt_step})'
+  image = vis.cells_figure(roll[window], acts[window][:, chosen], [names[i] for i in chosen],
+                           title=title, state=state, **extra, **options)
+  info = dict(workdir=workdir, checkpoint_step=int(ckpt_step), piece=got['name'],
+              steps=[int(start), int(stop)], state=state, layer_sizes=sizes,
+              drawn=[{'cell': names[i], 'std': float(acts[window, i].std()),
+                      **{f: float(r[i]) for f, r in correlations.items()}} for i in chosen],
+              best_cell_per_feature=[dict(feature=f, cell=n, value=v)
+                                     for f, n, _, v in best_cells])
+  path = _write(_out_dir(out, workdir), f'cells_{_safe(got["name"].split(" (")[0])}_{state}',
+                image, info)
+  return path, info
+
+
+# ---------------------------------------------------------------------------------------------
+# t-SNE of keys
+
+
+def run_tsne_keys(workdir=None, *, source=None, max_pieces=None, sharpen=0.03, seed=0,
+                  perplexity=30.0, out=None):
+  """t-SNE of the corpus' pitch-class histograms by key; returns ``(png path, info)``."""
+  import numpy as np
+  from dsjax import visualize as vis
+  from dsjax.data import cache
+  from dsjax.data import keys as keys_lib
+  cli.finite_float('sharpen', sharpen, low=0, low_open=True)
+  cli.finite_float('perplexity', perplexity, low=0, low_open=True)
+  cli.positive_int('max_pieces', max_pieces)
+  opts, cache_dir = {}, None
+  if workdir and source is None:
+    from dsjax.tasks import datasets
+    from dsjax.train.loop import load_config
+    config = load_config(workdir)
+    source, opts = str(config.data.source), datasets.source_options(config)
+    cache_dir = str(config.data.cache_dir) or None
+  source = source or 'bach'
+  if max_pieces:
+    opts['max_pieces'] = int(max_pieces)
+  pieces = cache.load_notes(source, cache_dir, **opts).pieces
+  hists, keys, names = [], [], []
+  for piece in pieces:
+    notes = piece.notes[~piece.notes['is_drum']]
+    if len(notes) == 0:
+      continue
+    try:
+      key = keys_lib.estimate_key(piece)
+    except ValueError:
+      continue
+    hists.append(keys_lib.pitch_class_histogram(piece))
+    keys.append(key)
+    names.append(piece.name)
+  if len(hists) < 4:
+    raise cli.UsageError(f'--source={source}: {len(hists)} pieces with notes; t-SNE needs 4')
+  hists = np.stack(hists)
+  panels, info = [], dict(source=source, pieces=len(hists), perplexity=perplexity, seed=seed,
+                          keys={}, neighbours={})
+  for key in keys:
+    info['keys'][key.name] = info['keys'].get(key.name, 0) + 1
+  for label, x in (('pitch-class histograms (note counts)', hists),
+                   (f'sharpened: softmax(h / {sharpen:g})',
+                    keys_lib.sharpen_histogram(hists, sharpen))):
+    points = vis.tsne(x, seed=seed, perplexity=perplexity)
+    panels.append((label, points))
+    info['neighbours'][label] = {'tsne_map': vis.key_neighbours(points, keys),
+                                 'histogram_space': vis.key_neighbours(x, keys)}
+  image = vis.tsne_keys_figure(panels, keys, title=f't-SNE of {len(hists)} pieces of '
+                               f'{source!s}, coloured by Krumhansl-Schmuckler key')
+  path = _write(_out_dir(out, workdir), f'tsne_keys_{_safe(os.path.basename(str(source)))}',
+                image, info)
+  return path, info
+
+
+# ---------------------------------------------------------------------------------------------
+# t-SNE of skip-gram events
+
+
+def run_tsne_events(workdir, *, table='embed', include_unseen=False, seed=0, perplexity=30.0,
+                    step=None, out=None):
+  """t-SNE of a skip-gram run's event embedding; returns ``(png path, info)``."""
+  import numpy as np
+  from dsjax import visualize as vis
+  cli.finite_float('perplexity', perplexity, low=0, low_open=True)
+  config, trainer, state, ckpt_step = _restore(workdir, step)
+  if config.task != 'skipgram':
+    raise cli.UsageError(f'--what=tsne_events needs a skip-gram run (configs/skipgram.py); '
+                         f'{workdir} is a {config.task!r} run')
+  task = trainer.task
+  name = 'embed' if table == 'embed' or bool(config.model.tied) else 'context'
+  vectors = np.asarray(state['params'][name]['embedding'], np.float64)
+  ids = np.arange(task.vocab.size) if include_unseen else np.flatnonzero(task.counts > 0)
+  unit = vectors[ids] / np.maximum(np.linalg.norm(vectors[ids], axis=1, keepdims=True), 1e-12)
+  points = vis.tsne(unit, seed=seed, perplexity=perplexity)
+  info = dict(workdir=workdir, checkpoint_step=int(ckpt_step), table=name, events=len(ids),
+              tsne_map=vis.event_neighbours(points, ids, task.vocab),
+              cosine_space=vis.event_neighbours(unit, ids, task.vocab))
+  image = vis.tsne_events_figure(points, ids, task.vocab, title=(
+      f't-SNE of the {name} table of {workdir} (step {ckpt_step}): {len(ids)} events'
+      f'{"" if include_unseen else " that occur in the training data"}'))
+  return _write(_out_dir(out, workdir), f'tsne_events_{name}', image, info), info
+
+
+# ---------------------------------------------------------------------------------------------
+# GAN code schedule
+
+
+def run_code_schedule(workdir, *, schedule=None, num=2, length=None, seed=0, step=None,
+                      best=False, out=None):
+  """A GAN's code schedules above the rolls they drive; returns ``(png path, info)``."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from dsjax import visualize as vis
+  from dsjax.models import gan as gan_models
+  cli.positive_int('num', num)
+  cli.positive_int('length', length)
+  if schedule is not None and schedule not in gan_models.SCHEDULES:
+    raise cli.UsageError(f'--schedule={schedule}: expected one of {", ".join(gan_models.SCHEDULES)}')
+  config, trainer, state, ckpt_step = _restore(workdir, step, best)
+  if config.task != 'gan':
+    raise cli.UsageError(f'--what=code_schedule needs a GAN run (configs/iwgan_lstm.py, '
+                         f'dcrnn.py, ...); {workdir} is a {config.task!r} run')
+  task, sampler = trainer.task, trainer.sampler
+  schedule = str(schedule or config.sample.schedule)
+  length = int(length or config.sample.length)
+  rng = jax.random.fold_in(jax.random.key(seed), ckpt_step)     # as launch.generate --seed
+  samples = sampler.sample(state, rng, num, length, schedule=schedule)
+  song = None
+  if schedule == 'song':      # the real windows GANSampler.generate_raw draws for this rng
+    song = jnp.asarray(task.real_windows(jax.random.fold_in(rng, 1), num, length), jnp.float32)
+  codes = np.asarray(jax.jit(task.codes, static_argnums=(1, 2, 3))(rng, num, length, schedule,
+                                                                     song))
+  per_code = max(1, -(-length // codes.shape[1]))
+  image = vis.code_schedule_figure(
+      list(codes), list(samples), frames_per_code=per_code, code_dim=task.hp.code_dim,
+      titles=[f'sample {i}' for i in range(num)], schedule=schedule,
+      **sampler.figure_options())
+  info = dict(workdir=workdir, checkpoint_step=int(ckpt_step), schedule=schedule, seed=seed,
+              length=length, code_shape=list(codes.shape), frames_per_code=per_code,
+              code_dim=int(task.hp.code_dim),
+              code_change_per_step=float(np.abs(np.diff(codes[..., :task.hp.code_dim],
+                                                        axis=1)).mean())
+              if codes.shape[1] > 1 else 0.0,
+              frame_change_per_step=float(np.abs(np.diff(samples.astype(np.float32),
+                                                         axis=1)).sum(-1).mean()))
+  return _write(_out_dir(out, workdir), f'code_schedule_{schedule}', image, info), info
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _print_info(what, info) -> None:
+  if what == 'cells':
+    print(f'{info["piece"]}: steps {info["steps"][0]}..{info["steps"][1] - 1}, layers '
+          f'{info["layer_sizes"]}; the cell that follows each property best (all cells):')
+    for row in info['best_cell_per_feature']:
+      kind = 'eta' if row['feature'] in ('bar_position',) else 'r'
+      print(f'  {row["feature"]:22s} {row["cell"]:>9s}  {kind} = {row["value"]:+.2f}')
+  elif what == 'tsne_keys':
+    print(f'{info["pieces"]} pieces of {info["source"]}; keys: {info["keys"]}')
+    for label, spaces in info['neighbours'].items():
+      for space, rel in spaces.items():
+        text = ', '.join(f'{r} {v["neighbours"]:.0%} (chance {v["chance"]:.0%})'
+                         for r, v in rel.items())
+        print(f'  {label} [{space}] 5 nearest: {text}')
+  elif what == 'tsne_events':
+    for space in ('tsne_map', 'cosine_space'):
+      n = info[space]
+      text = (f'same type {n["same_type"]["neighbours"]:.0%} (chance '
+              f'{n["same_type"]["chance"]:.0%})')
+      if 'note_on_pitch_gap' in n:
+        g = n['note_on_pitch_gap']
+        text += (f', note-on to nearest note-on: median {g["nearest"]:g} semitones (random '
+                 f'pair: {g["chance"]:g})')
+      if 'on_off_pairs' in n:
+        text += (f', note-on with its own note-off among the 5 nearest: '
+                 f'{n["on_off_pairs"]["share"]:.0%} of {n["on_off_pairs"]["pairs"]}')
+      print(f'  {space}: {text}')
+  elif what == 'code_schedule':
+    print(f'schedule {info["schedule"]}: codes {info["code_shape"]} ({info["frames_per_code"]} '
+          f'frames per code step); mean |code change| per step {info["code_change_per_step"]:.3f}, '
+          f'mean keys changing per frame {info["frame_change_per_step"]:.2f}')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  what = _WHAT.value
+  if what not in WHATS:
+    raise cli.UsageError(f'--what={what}: expected one of {", ".join(WHATS)}')
+  if _STEP.value is not None and _BEST.value:
+    raise cli.UsageError('give one of --step and --best, not both')
+  common = dict(out=_OUT.value)
+  if what == 'cells':
+    if _CELL.value is not None and flags.FLAGS['cells'].present:
+      raise cli.UsageError('give one of --cells and --cell, not both')
+    path, info = run_cells(_WORKDIR.value, midi=_MIDI.value, cells=_CELLS.value,
+                           cell=_CELL.value, layer=_LAYER.value, state=_STATE.value,
+                           start=_START.value, length=_LENGTH.value, step=_STEP.value,
+                           best=_BEST.value, **common)
+  elif what == 'tsne_keys':
+    path, info = run_tsne_keys(_WORKDIR.value, source=_SOURCE.value, max_pieces=_MAX_PIECES.value,
+                               sharpen=_SHARPEN.value, seed=_SEED.value,
+                               perplexity=_PERPLEXITY.value, **common)
+  elif what == 'tsne_events':
+    path, info = run_tsne_events(_WORKDIR.value, table=_TABLE.value,
+                                 include_unseen=_UNSEEN.value, seed=_SEED.value,
+                                 perplexity=_PERPLEXITY.value, step=_STEP.value, **common)
+  else:
+    path, info = run_code_schedule(_WORKDIR.value, schedule=_SCHEDULE.value, num=_NUM.value,
+                                   length=_LENGTH.value, seed=_SEED.value, step=_STEP.value,
+                                   best=_BEST.value, **common)
+  _print_info(what, info)
+  print(f'figure: {path}')
+
+
+if __name__ == '__main__':
+  runtime.reexec_with_huge_pages()  # before any XLA work: see dsjax/runtime.py
+  cli.run(main, required=['what'])
