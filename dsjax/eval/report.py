@@ -18,7 +18,8 @@ can call on their own:
 * :func:`pitch_class_histogram` / :func:`melody_interval_histogram` of a :class:`Music` (rolls of
   any lengths) and :func:`divergences`: their Jensen-Shannon divergences (nats) between two sets.
 * :func:`plagiarism`: for each note sequence, the largest LCS ratio against every training piece
-  and that piece's name (:func:`dsjax.eval.similarity.plagiarism_check`); :func:`summarize`.
+  and that piece's name (:func:`dsjax.eval.similarity.plagiarism_check`), and the longest run of
+  consecutive notes copied from one training piece; :func:`summarize`.
 * :func:`continuation_bleu`: BLEU of generated continuations against the true ones (the log's
   10/15 protocol: prime with the first ``k`` events of held-out windows, generate the rest).
 * :func:`reference_scores`: frame NLL of two sets of pieces under a reference density model
@@ -231,27 +232,39 @@ def note_sequences(pieces: Sequence[Piece]) -> list[np.ndarray]:
 def plagiarism(queries: Sequence[np.ndarray], train: Sequence[np.ndarray],
                train_names: Sequence[str]) -> list[dict[str, Any]]:
   """For each query note sequence, the training piece sharing the longest common subsequence:
-  ``{'notes', 'ratio' (lcs / notes), 'lcs', 'closest' (its name), 'closest_index'}``; a query
-  without notes gets ``ratio`` None."""
+  ``{'notes', 'ratio' (lcs / notes), 'lcs', 'closest' (its name), 'closest_index'}``, and the
+  longest run of consecutive notes found in one training piece
+  (:func:`~dsjax.eval.similarity.longest_copy`): ``'copy'`` (notes), ``'copy_ratio'`` (copy /
+  notes) and ``'copy_from'`` (that piece's name). A query without notes gets ratios None."""
   rows = []
   for q in queries:
     q = np.asarray(q).reshape(-1)
     if not len(q):
-      rows.append({'notes': 0, 'ratio': None, 'lcs': 0, 'closest': None, 'closest_index': None})
+      rows.append({'notes': 0, 'ratio': None, 'lcs': 0, 'closest': None, 'closest_index': None,
+                   'copy': 0, 'copy_ratio': None, 'copy_from': None})
       continue
     r = similarity.plagiarism_check(q, train, train_names)
+    c = similarity.longest_copy(q, train, train_names)
     rows.append({'notes': int(len(q)), 'ratio': r.max_ratio, 'lcs': int(r.lcs[r.index]),
-                 'closest': r.name, 'closest_index': r.index})
+                 'closest': r.name, 'closest_index': r.index, 'copy': c.length,
+                 'copy_ratio': c.ratio, 'copy_from': c.name})
   return rows
 
 
 def summarize(rows: Sequence[dict]) -> dict[str, Any]:
-  """``mean``, ``min`` and ``max`` of the :func:`plagiarism` ratios (over queries with notes),
-  ``count`` of those, and ``rows`` themselves."""
-  ratios = [r['ratio'] for r in rows if r['ratio'] is not None]
-  stats = ({'mean': float(np.mean(ratios)), 'min': float(np.min(ratios)),
-            'max': float(np.max(ratios))} if ratios else {'mean': None, 'min': None, 'max': None})
-  return {**stats, 'count': len(ratios), 'rows': list(rows)}
+  """``mean``, ``min`` and ``max`` of the :func:`plagiarism` LCS ratios and ``copy_mean``,
+  ``copy_max`` of the copied-run ratios (over queries with notes; None without any),
+  ``copy_longest`` (notes of the longest copied run), ``count`` of those queries, and ``rows``."""
+  kept = [r for r in rows if r['ratio'] is not None]
+  ratios = [r['ratio'] for r in kept]
+  copies = [r['copy_ratio'] for r in kept]
+  stats = {'mean': None, 'min': None, 'max': None, 'copy_mean': None, 'copy_max': None,
+           'copy_longest': None}
+  if kept:
+    stats = {'mean': float(np.mean(ratios)), 'min': float(np.min(ratios)),
+             'max': float(np.max(ratios)), 'copy_mean': float(np.mean(copies)),
+             'copy_max': float(np.max(copies)), 'copy_longest': max(r['copy'] for r in kept)}
+  return {**stats, 'count': len(kept), 'rows': list(rows)}
 
 
 def bleu_windows(seqs: SequenceSet, num: int, length: int, seed: int = 0
@@ -487,8 +500,9 @@ def evaluate_run(workdir: str, *, num: int = 16, length: int | None = None, best
   k = min(figure_rows, num)
   options = sampler.figure_options()
   plag = report['plagiarism']['samples']['rows']
-  titles = [f'sample {i}' + (f' (closest: {r["closest"]}, LCS {r["ratio"]:.2f})'
-                             if r['ratio'] is not None else ' (no notes)')
+  titles = [f'sample {i}' + (f' (closest: {r["closest"]}, LCS {r["ratio"]:.2f}; longest copied '
+                             f'run {r["copy"]} notes)' if r['ratio'] is not None else
+                             ' (no notes)')
             for i, r in enumerate(plag[:k])]
   real_titles = [f'{n} (held out, {split})' for n in real_names[:k]]
   image = viz.pianoroll_figure(
@@ -570,20 +584,24 @@ def markdown(report: dict) -> str:
     lines.append('')
   p = r['plagiarism']
   lines += ['## Plagiarism (LCS of note sequences against every training piece)', '',
-            f"Largest LCS / notes of the piece against each of {p['train_pieces']} training "
-            'pieces (the log 10/20).', '',
-            '| pieces | mean | min | max |', '|---|---|---|---|',
-            f"| samples | {_fmt(p['samples']['mean'])} | {_fmt(p['samples']['min'])} | "
-            f"{_fmt(p['samples']['max'])} |",
-            f"| held-out real | {_fmt(p['real']['mean'])} | {_fmt(p['real']['min'])} | "
-            f"{_fmt(p['real']['max'])} |", '',
-            '| piece | notes | LCS | ratio | closest training piece |', '|---|---|---|---|---|']
-  for label, rows, names in (('sample', p['samples']['rows'], None),
-                             ('real', p['real']['rows'], r['real']['pieces'])):
+            f"LCS ratio: the largest LCS / notes of the piece against each of "
+            f"{p['train_pieces']} training pieces (the log 10/20; pitches in onset order). A "
+            'subsequence may skip any notes of a long piece, so short windows of any music in '
+            'the style score high: compare with the held-out row. Copied run: the longest run '
+            'of consecutive notes also found, as a run, in one training piece.', '',
+            '| pieces | LCS ratio mean | min | max | copied run / notes, mean | max | '
+            'longest copied run (notes) |', '|---|---|---|---|---|---|---|']
+  for name, label in (('samples', 'samples'), ('real', 'held-out real')):
+    x = p[name]
+    lines.append(f"| {label} | {_fmt(x['mean'])} | {_fmt(x['min'])} | {_fmt(x['max'])} | "
+                 f"{_fmt(x['copy_mean'])} | {_fmt(x['copy_max'])} | {_fmt(x['copy_longest'])} |")
+  lines += ['', '| piece | notes | LCS | ratio | closest training piece | copied run | from |',
+            '|---|---|---|---|---|---|---|']
+  for rows, names in ((p['samples']['rows'], None), (p['real']['rows'], r['real']['pieces'])):
     for i, row in enumerate(rows):
       name = f'sample {i}' if names is None else f'{names[i]} (held out)'
       lines.append(f"| {name} | {row['notes']} | {row['lcs']} | {_fmt(row['ratio'])} | "
-                   f"{row['closest'] or '-'} |")
+                   f"{row['closest'] or '-'} | {row['copy']} | {row['copy_from'] or '-'} |")
   lines.append('')
   if r.get('reference'):
     x = r['reference']

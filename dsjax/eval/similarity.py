@@ -13,6 +13,11 @@ check (log 10/15, 10/20).
   once (pieces sorted by length, in chunks padded to their longest), using
   ``row_i[j] = max_{k <= j} max(row_{i-1}[k], row_{i-1}[k-1] + [a_i == b_k])``, i.e. a cumulative
   max: ~400 pieces x ~500 notes take well under a second.
+* :func:`longest_common_runs` / :func:`longest_copy`: the longest run of consecutive notes a
+  generated sequence shares with each training piece (longest common substring). The LCS ratio
+  of a short sequence against a long piece is high for any music of the same style (a
+  subsequence may skip any notes of the piece), so the longest copied run is the stronger sign of
+  copying.
 """
 
 from __future__ import annotations
@@ -235,3 +240,70 @@ def plagiarism_check(generated: Sequence[int], train_pieces: Sequence[Sequence[i
   i = int(np.argmax(ratios))
   return PlagiarismResult(float(ratios[i]), i, str(names[i]) if names is not None else '', lcs,
                           ratios)
+
+
+def longest_common_runs(query: Sequence[int], references: Sequence[Sequence[int]], *,
+                        chunk_size: int = 32) -> np.ndarray:
+  """Length of the longest run of consecutive items ``query [n]`` shares with each of
+  ``references`` (longest common substring): ``int64 [len(references)]``. One DP row per query
+  item over ``chunk_size`` references at once, as :func:`lcs_lengths`:
+  ``row_i[j] = row_{i-1}[j-1] + 1`` where ``query[i] == ref[j]``, else 0."""
+  q = _int_sequence(query, 'query')
+  refs = [_int_sequence(r, f'reference {i}') for i, r in enumerate(references)]
+  out = np.zeros(len(refs), np.int64)
+  if not refs or len(q) == 0:
+    return out
+  order = np.argsort([len(r) for r in refs], kind='stable')
+  for chunk in np.array_split(order, max(1, -(-len(order) // chunk_size))):
+    out[chunk] = _runs_padded(q, [refs[i] for i in chunk])
+  return out
+
+
+def _runs_padded(q: np.ndarray, refs: list[np.ndarray]) -> np.ndarray:
+  width = max(len(r) for r in refs)
+  if width == 0:
+    return np.zeros(len(refs), np.int64)
+  pad = int(min(q.min(), min((int(r.min()) for r in refs if len(r)), default=0))) - 1
+  table = np.full((len(refs), width), pad, np.int64)
+  for i, r in enumerate(refs):
+    table[i, :len(r)] = r
+  row = np.zeros((len(refs), width + 1), np.int32)   # row[:, j + 1]: run ending at ref[j]
+  best = np.zeros(len(refs), np.int32)
+  for x in q:
+    row[:, 1:] = np.where(table == x, row[:, :-1] + 1, 0)
+    np.maximum(best, row.max(1), out=best)
+  return best.astype(np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyResult:
+  """The longest run of a generated note sequence found in a training piece.
+
+  Attributes:
+    length: the run's length in notes.
+    ratio: ``length / len(generated)``.
+    index: the training piece that holds it (the first one on ties).
+    name: its name (``''`` when no names were given).
+  """
+  length: int
+  ratio: float
+  index: int
+  name: str
+
+
+def longest_copy(generated: Sequence[int], train_pieces: Sequence[Sequence[int]],
+                 names: Sequence[str] | None = None) -> CopyResult:
+  """The longest run of consecutive notes of ``generated`` (a pitch sequence) that appears, as
+  a run, in one of ``train_pieces`` (:func:`longest_common_runs`). Raises ValueError for an empty
+  ``generated`` or no training pieces."""
+  generated = np.asarray(generated).reshape(-1)
+  if len(generated) == 0:
+    raise ValueError('longest_copy: the generated sequence has no notes')
+  if len(train_pieces) == 0:
+    raise ValueError('longest_copy: no training pieces')
+  if names is not None and len(names) != len(train_pieces):
+    raise ValueError(f'{len(names)} names for {len(train_pieces)} training pieces')
+  runs = longest_common_runs(generated, train_pieces)
+  i = int(np.argmax(runs))
+  return CopyResult(int(runs[i]), float(runs[i]) / len(generated), i,
+                    str(names[i]) if names is not None else '')

@@ -107,13 +107,18 @@ def test_plagiarism_names_the_closest_training_piece():
   train = [np.array([60, 62, 64, 65]), np.array([70, 71])]
   rows = R.plagiarism([np.array([60, 64, 65]), np.array([71, 70]), np.array([], np.int64)],
                       train, ['a', 'b'])
-  assert rows[0] == {'notes': 3, 'ratio': 1.0, 'lcs': 3, 'closest': 'a', 'closest_index': 0}
-  assert rows[1] == {'notes': 2, 'ratio': 0.5, 'lcs': 1, 'closest': 'b', 'closest_index': 1}
-  assert rows[2]['ratio'] is None
+  # [60, 64, 65] is a subsequence of a (LCS 3) whose longest run there is [64, 65]
+  assert rows[0] == {'notes': 3, 'ratio': 1.0, 'lcs': 3, 'closest': 'a', 'closest_index': 0,
+                     'copy': 2, 'copy_ratio': 2 / 3, 'copy_from': 'a'}
+  assert rows[1] == {'notes': 2, 'ratio': 0.5, 'lcs': 1, 'closest': 'b', 'closest_index': 1,
+                     'copy': 1, 'copy_ratio': 0.5, 'copy_from': 'b'}
+  assert rows[2]['ratio'] is None and rows[2]['copy_ratio'] is None
   s = R.summarize(rows)
   assert (s['mean'], s['min'], s['max'], s['count']) == (0.75, 0.5, 1.0, 2)
+  assert (s['copy_mean'], s['copy_max'], s['copy_longest']) == ((2 / 3 + 0.5) / 2, 2 / 3, 2)
   # a training piece is its own closest piece, all of it
-  assert [r['ratio'] for r in R.plagiarism(train, train, ['a', 'b'])] == [1.0, 1.0]
+  assert [(r['ratio'], r['copy_ratio']) for r in R.plagiarism(train, train, ['a', 'b'])] == [
+      (1.0, 1.0), (1.0, 1.0)]
   assert R.summarize([rows[2]])['mean'] is None
   # note sequences: pitches in onset order, ties by pitch
   p = piece([67, 60, 64], [0.5, 0.0, 0.0], [1.0, 1.0, 1.0])

@@ -125,3 +125,42 @@ def test_lcs_speed_400_pieces_500_notes():
   elapsed = time.perf_counter() - t
   assert 0 < r.max_ratio < 1
   assert elapsed < 10.0, elapsed
+
+
+def _run_reference(a, b) -> int:
+  """Longest common substring by brute force."""
+  best = 0
+  for i in range(len(a)):
+    for j in range(len(b)):
+      n = 0
+      while i + n < len(a) and j + n < len(b) and a[i + n] == b[j + n]:
+        n += 1
+      best = max(best, n)
+  return best
+
+
+def test_longest_common_runs_known_values_and_reference():
+  assert sim.longest_common_runs([1, 2, 3, 9, 4, 5], [[0, 1, 2, 3, 4, 5], [9], [7, 8], []]
+                                 ).tolist() == [3, 1, 0, 0]
+  # a subsequence is no run: LCS 4, longest run 1
+  assert sim.lcs_length([1, 2, 3, 4], [1, 0, 2, 0, 3, 0, 4]) == 4
+  assert sim.longest_common_runs([1, 2, 3, 4], [[1, 0, 2, 0, 3, 0, 4]]).tolist() == [1]
+  assert sim.longest_common_runs([], [[1]]).tolist() == [0]
+  rng = np.random.default_rng(3)
+  for _ in range(20):
+    a = rng.integers(0, 3, rng.integers(1, 12))
+    refs = [rng.integers(0, 3, rng.integers(0, 15)) for _ in range(5)]
+    want = [_run_reference(a.tolist(), r.tolist()) for r in refs]
+    assert sim.longest_common_runs(a, refs, chunk_size=2).tolist() == want
+
+
+def test_longest_copy_finds_the_copied_passage():
+  rng = np.random.default_rng(4)
+  train = [rng.integers(40, 80, n) for n in (50, 80, 60)]
+  generated = np.concatenate([[1, 2], train[2][5:25], [3]])
+  r = sim.longest_copy(generated, train, names=['a', 'b', 'c'])
+  assert (r.length, r.index, r.name) == (20, 2, 'c') and r.ratio == 20 / 23
+  with pytest.raises(ValueError, match='no notes'):
+    sim.longest_copy([], train)
+  with pytest.raises(ValueError, match='2 names for 3'):
+    sim.longest_copy(generated, train, names=['a', 'b'])

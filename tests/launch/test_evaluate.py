@@ -79,6 +79,7 @@ def _check_common(report, out, train_names):
       if row['ratio'] is not None:
         assert 0 < row['ratio'] <= 1 and row['closest'] in train_names
         assert row['lcs'] == round(row['ratio'] * row['notes'])
+        assert 0 <= row['copy'] <= row['lcs'] and row['copy_from'] in train_names
   assert p['real']['count'] == report['real']['windows'] and p['real']['mean'] > 0
   md = open(os.path.join(out, 'report.md')).read()
   assert 'Plagiarism' in md and 'Music statistics' in md
@@ -154,8 +155,8 @@ def test_gan_report_with_a_reference_model(runs, tmp_path):
   train = trainer.task.train_set
   seqs = R.note_sequences(sampler.to_pieces([train[i] for i in range(len(train))]))
   rows = R.plagiarism(seqs[:2], seqs, train_names)
-  assert [(r['ratio'], r['closest']) for r in rows] == [(1.0, train_names[0]),
-                                                        (1.0, train_names[1])]
+  assert [(r['ratio'], r['closest'], r['copy_ratio']) for r in rows] == [
+      (1.0, train_names[0], 1.0), (1.0, train_names[1], 1.0)]
 
 
 def _launch(args):
