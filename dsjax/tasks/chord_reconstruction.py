@@ -19,7 +19,7 @@ Figures (:meth:`ChordReconstructionTask.eval_figures`, at every evaluation): ``f
 ``[12, filters]`` kernel as a picture (offsets named C..B from the window's start, each column
 labelled with its nearest named chord and score, :mod:`dsjax.eval.chords`); each filter's match
 and its share of the wins (positions of held-out windows holding a note where it is the strongest
-filter) go to the log.
+filter) go to the log (absl, at WARNING: ``launch.train`` hides INFO).
 
 Generation (:class:`ReconstructionSampler`, ``sample.num > 0``): reconstructions of real windows
 of ``sample.split`` (the inputs are the "real" column of the loop's picture), with
@@ -239,9 +239,11 @@ class ChordReconstructionTask(base.Task):
 
   def eval_figures(self, state):
     kernel, matches, wins = self.filter_report(self.eval_params(state))
-    for i, (match, share) in enumerate(zip(matches, wins)):
-      logging.info('%s filter %2d: nearest chord %-16s score %.3f, wins %5.1f%% of places',
-                   self.activation, i, match.name, match.score, 100 * share)
+    # one block at WARNING: launch.train keeps absl at WARNING (orbax logs every save at INFO)
+    logging.warning('%s filters: nearest named chord, correlation, share of wins\n%s',
+                    self.activation, '\n'.join(
+                        f'  filter {i:2d}: {m.name:16s} {m.score:.3f} {100 * w:5.1f}%'
+                        for i, (m, w) in enumerate(zip(matches, wins))))
     return {'filters': filter_figure(kernel, matches, wins,
                                      title=f'{self.activation} filters')}
 
