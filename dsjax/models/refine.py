@@ -70,9 +70,9 @@ def masked_logits(logits: jax.Array, max_allowed: jax.Array) -> jax.Array:
 
 def categorical_median(logits: jax.Array) -> jax.Array:
   """The median class (1-based: a duration in steps) of ``softmax(logits [..., K])``: the smallest
-  ``k`` whose cumulative probability reaches 1/2. ``int32 [...]``."""
+  ``k`` whose cumulative probability reaches 1/2 (up to float rounding: 1e-6). ``int32 [...]``."""
   cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
-  return (jnp.sum(cdf < 0.5, axis=-1) + 1).astype(jnp.int32)
+  return (jnp.sum(cdf < 0.5 - 1e-6, axis=-1) + 1).astype(jnp.int32)
 
 
 def velocity_from_output(out: jax.Array) -> jax.Array:

@@ -62,6 +62,7 @@ from dsjax.optim import init_train_state, make_optimizer, update_train_state
 from dsjax.tasks import base, datasets
 
 ATTRIBUTES = ('duration', 'velocity')
+PLURAL = {'duration': 'durations', 'velocity': 'velocities'}
 NEAR = 4            # semitones: 'next_near' is the next onset of a pitch this close
 GAPS = ('next_onset', 'prev_onset', 'next_same', 'next_near')
 COLUMNS = ('pitch', 'bar_pos', 'onset', *GAPS, 'chord_size', 'below_top', 'above_bottom',
@@ -447,7 +448,7 @@ def example_figure(rows: np.ndarray, pred: np.ndarray, attribute: str, grid_step
              rows_roll(rows, dur, vel)]
   return viz.pianoroll_figure(
       rolls, sample_titles=[f'input ({"one step a note" if attribute == "duration" else "80"})',
-                            f'refined {attribute}s', f'true {attribute}s'],
+                            f'refined {PLURAL[attribute]}', f'true {PLURAL[attribute]}'],
       frames_per_beat=1.0 / grid_step, beats_per_bar=max(1, round(bar_steps * grid_step)),
       title=title or None)
 
@@ -481,7 +482,8 @@ class Refiner:
     mask = (np.arange(width) < n).astype(np.float32)[None]
     return np.asarray(self._predict(self.params, jnp.asarray(padded), jnp.asarray(mask)))[0, :n]
 
-  def refine_piece(self, piece: Piece) -> Piece:
+  def refined_notes(self, piece: Piece) -> np.ndarray:
+    """``piece.notes`` (in their order, sorted or not) with the attribute predicted."""
     rows, index = note_rows(piece, self.grid_step, self.bar_steps, self.max_steps)
     notes = piece.notes.copy()
     if len(index):
@@ -492,11 +494,71 @@ class Refiner:
         start = notes['start'][index]
         end = piece.beats_to_seconds(piece.seconds_to_beats(start) + pred * self.grid_step)
         notes['end'][index] = np.minimum(end, _next_same_start(notes[index]))
-    return piece.with_notes(notes)
+    return notes
 
   def refine(self, pieces: Sequence[Piece]) -> list[Piece]:
     """Each piece with its notes' durations or velocities predicted (see the class docstring)."""
-    return [self.refine_piece(p) for p in pieces]
+    return [p.with_notes(self.refined_notes(p)) for p in pieces]
+
+  def refine_midi(self, in_path: str, out_path: str) -> tuple[Piece, Piece]:
+    """Refines a MIDI file into ``out_path``, editing only the refined attribute of its notes:
+    the file's tempo map, resolution, instruments, controllers and every onset tick stay as they
+    are. Returns the pieces ``(before, after)``. A bad file raises ``MidiLoadError``."""
+    import warnings
+    import pretty_midi
+    from dsjax.data import midi_io
+    from dsjax.data.notes import NOTE_DTYPE
+    piece = midi_io.load_midi(in_path)           # checks the file; its tempo map
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')
+      pm = pretty_midi.PrettyMIDI(in_path)
+    where = [(i, j) for i, inst in enumerate(pm.instruments) for j in range(len(inst.notes))]
+    notes = np.zeros(len(where), NOTE_DTYPE)
+    for k, (i, j) in enumerate(where):
+      inst, n = pm.instruments[i], pm.instruments[i].notes[j]
+      notes[k] = (n.pitch, n.start, n.end, n.velocity, inst.program, inst.is_drum, i)
+    before = Piece(piece.name, notes, piece.tempo_times, piece.tempo_qpm)
+    after = self.refined_notes(before)
+    for k, (i, j) in enumerate(where):
+      n = pm.instruments[i].notes[j]
+      n.end, n.velocity = float(after['end'][k]), int(after['velocity'][k])
+    pm.write(out_path)
+    _copy_tempi(in_path, out_path)
+    return before.with_notes(notes), before.with_notes(after)
+
+
+def _tempo_events(mid) -> tuple[np.ndarray, np.ndarray]:
+  """``(ticks, microseconds per beat)`` of a mido file's tempo events, in time order."""
+  ticks, tempi = [], []
+  for track in mid.tracks:
+    t = 0
+    for msg in track:
+      t += msg.time
+      if msg.type == 'set_tempo':
+        ticks.append(t)
+        tempi.append(msg.tempo)
+  order = np.argsort(ticks, kind='stable')
+  return np.asarray(ticks, np.int64)[order], np.asarray(tempi, np.int64)[order]
+
+
+def _copy_tempi(in_path: str, out_path: str) -> None:
+  """Sets every tempo event of ``out_path`` (written by pretty_midi from ``in_path``'s tempo map)
+  to the tempo ``in_path`` has at its tick: pretty_midi writes ``int(6e7 / qpm)`` of a qpm it
+  computed from the file's own tempo, which can come out one microsecond short, and every time
+  after it would move."""
+  import mido
+  ticks, tempi = _tempo_events(mido.MidiFile(in_path))
+  if not len(ticks):
+    return
+  out = mido.MidiFile(out_path)
+  for track in out.tracks:
+    t = 0
+    for i, msg in enumerate(track):
+      t += msg.time
+      if msg.type == 'set_tempo':
+        k = max(int(np.searchsorted(ticks, t, side='right')) - 1, 0)
+        track[i] = msg.copy(tempo=int(tempi[k]))
+  out.save(out_path)
 
 
 def _next_same_start(notes: np.ndarray) -> np.ndarray:
@@ -521,3 +583,15 @@ def load_refiner(workdir: str, best: bool = False) -> Refiner:
                      'configs/refine_duration.py or configs/refine_velocity.py)')
   _, trainer, state, step = loop.restore_for_inference(workdir, best=best)
   return Refiner(trainer.task, trainer.task.eval_params(state), step, workdir)
+
+
+def piece_roll(piece: Piece, grid_step: float, bar_steps: int, velocity_shades: bool = False,
+               bars: int = 0) -> np.ndarray:
+  """A ``float32 [steps, 128]`` roll of a piece's non-drum notes on the grid of ``grid_step``
+  beats (from its first onset; the first ``bars`` bars, 0 = all), for pictures; with
+  ``velocity_shades`` each note at ``velocity / 127``."""
+  rows, _ = note_rows(piece, grid_step, bar_steps, 1)
+  if bars and len(rows):
+    rows = rows[rows[:, COL['onset']] < rows[0, COL['onset']] + bars * bar_steps]
+  dur = np.maximum(np.round(rows[:, COL['in_duration']]), 1)
+  return rows_roll(rows, dur, rows[:, COL['velocity']] if velocity_shades else None)
