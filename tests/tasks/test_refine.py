@@ -185,3 +185,21 @@ def test_bad_sources_are_refused_naming_the_key(tmp_path):
   with pytest.raises(ValueError, match=r"config.refine.attribute='pitch'"):
     refine.RefineTask(configs.load_config('refine_duration:tiny',
                                           **{'refine.attribute': 'pitch'}))
+
+
+def test_refiners_table_puts_train_and_held_out_side_by_side():
+  from dsjax.tables import refiners
+  seeds = []
+  for i, (train, valid) in enumerate(((0.10, 0.30), (0.20, 0.40))):
+    s = {'seed': i, 'step': 8, 'train/notes': 100.0, 'valid/notes': 50.0}
+    for split, mae in (('train', train), ('valid', valid)):
+      s.update({f'{split}/mae': mae, f'{split}/mae_one_step': 0.7, f'{split}/mae_piece_median':
+                0.3, f'{split}/mae_legato': 0.2, f'{split}/iou': 0.9, f'{split}/iou_one_step':
+                0.3, f'{split}/iou_piece_median': 0.75, f'{split}/iou_legato': 0.8,
+                f'{split}/accuracy': 0.5})
+    seeds.append(s)
+  config = configs.load_config('refine_duration:tiny').to_dict()
+  table = refiners.markdown({'duration': {'config': config, 'seeds': seeds}})
+  assert '| train | 100 | 0.150 ± 0.071 | 0.700 ± 0.000 | 0.300 ± 0.000 | 0.200 ± 0.000 |' in table
+  assert '| held-out | 50 | 0.350 ± 0.071 |' in table
+  assert 'Held-out minus train MAE: 0.200 ± 0.000 beats.' in table
