@@ -394,9 +394,8 @@ class FillTask(base.Task):
       end = self.context + int(gap_len[i])
       mine = np.concatenate([row[:self.context], filled[i, :gap_len[i]]])
       name = self.eval_sets[split].names[rows['piece_ids'][keep[i]]]
-      span = f'steps {self.context}-{end} filled'
       rolls += [token_roll(mine, self.keys), token_roll(row[:end], self.keys)]
-      titles += [f'{name}: {span}', f'{name}: original']
+      titles += [f'{name} filled from step {self.context}', f'{name} original']
     return {'fills': viz.pianoroll_figure(rolls, sample_titles=titles,
                                           **viz.figure_options(self.roll_cfg))}
 
