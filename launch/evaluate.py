@@ -11,8 +11,9 @@ evaluation), music statistics of samples, held-out real windows and training win
 pitch-class and melody-interval JS divergences, BLEU of continuations of held-out windows (log
 10/15; event runs), the LCS plagiarism check of samples and held-out windows against every
 training piece, the frame NLL under a reference density model (``--reference``, a piano-roll LM
-workdir such as ``configs/pianoroll_pitchrnn.py:reference``), ``pianoroll.png`` (labelled samples
-beside held-out real music) and ``histograms.png``. What each figure means: ``dsjax/eval/report.py``.
+workdir such as ``configs/pianoroll_pitchrnn.py:reference``), ``pianoroll.png`` (labelled
+samples beside held-out real music) and ``histograms.png``. What each figure means:
+``dsjax/eval/report.py``.
 """
 
 from __future__ import annotations

@@ -382,7 +382,6 @@ def evaluate_run(workdir: str, *, num: int = 16, length: int | None = None, best
   """
   import jax
   from dsjax import viz
-  from dsjax.tasks import datasets
   from dsjax.train.loop import restore_for_inference
 
   if num < 1:
