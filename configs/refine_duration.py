@@ -66,6 +66,7 @@ def refine_config(attribute: str, variant: set[str]) -> ml_collections.ConfigDic
     c.data.window = 32
     c.data.batch_size = 4
     c.data.eval_batch_size = 4
+    c.data.eval_max_len = 64        # eval in chunks: one shape to compile
     c.refine.train_eval_pieces = 4
     c.refine.synthetic_pieces = 24
     c.model.hidden = (16,)

@@ -27,7 +27,8 @@ duration is cut there (as it is at ``max_steps``).
 Training rows: ``data.window`` consecutive notes of a training piece (the features were computed
 on the whole piece). Evaluation (``data.eval_splits``, ``('train', 'valid')``: the log's duration
 refiner overfitted, so both are measured; the train split's first ``refine.train_eval_pieces``
-pieces): whole pieces. Durations: ``mae`` (quarter-note beats), ``iou`` (per note, the overlap of
+pieces): whole pieces (``data.eval_max_len`` > 0: chunks of that many notes, each read without
+the notes around it; one shape to compile). Durations: ``mae`` (quarter-note beats), ``iou`` (per note, the overlap of
 the refined and the true sounding time, ``min / max`` of the two durations from the same onset),
 ``accuracy`` (the exact grid duration), ``nll``; and the same ``mae`` / ``iou`` of the baselines
 ``one_step`` (every note one grid step), ``piece_median`` (every note the piece's median true
@@ -308,8 +309,10 @@ class RefineTask(base.Task):
     for split in self.config.data.eval_splits:
       rows = self.sets['train_eval' if split == 'train' else split]
       if len(rows):
+        max_len = int(self.config.data.eval_max_len) or None
         out[split] = [{'inputs': b['inputs'], 'mask': b['mask']} for b in eval_batches(
-            rows, int(self.config.data.eval_batch_size), None, shifted=False, by_length=True)]
+            rows, int(self.config.data.eval_batch_size), max_len, shifted=False,
+            by_length=max_len is None)]
     return out
 
   # -- the network --------------------------------------------------------------------------
