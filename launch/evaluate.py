@@ -58,17 +58,6 @@ def main(argv):
   workdir = _WORKDIR.value
   if not os.path.exists(os.path.join(workdir, 'config.json')):
     raise cli.UsageError(f'--workdir={workdir}: not a dsjax workdir (no config.json)')
-  if _REFERENCE.value is not None:
-    from dsjax.eval.reference import REFERENCE_TASK
-    from dsjax.train.loop import load_config
-    if not os.path.exists(os.path.join(_REFERENCE.value, 'config.json')):
-      raise cli.UsageError(f'--reference={_REFERENCE.value}: not a dsjax workdir (no '
-                           'config.json); train one with python -m launch.train '
-                           '--config=configs/pianoroll_pitchrnn.py:reference')
-    task = str(load_config(_REFERENCE.value).task)
-    if task != REFERENCE_TASK:
-      raise cli.UsageError(f'--reference={_REFERENCE.value}: a {task!r} run; the reference must '
-                           f'be a {REFERENCE_TASK!r} run')
   from dsjax.eval import report as report_lib
   report = report_lib.evaluate_run(
       workdir, num=_NUM.value, length=_LENGTH.value, best=_BEST.value, seed=_SEED.value,

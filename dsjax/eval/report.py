@@ -332,6 +332,21 @@ def reference_scores(model, sets: dict[str, Sequence[Piece]], num_frames: int | 
 # A whole run.
 
 
+def check_reference(workdir: str) -> None:
+  """Refuses (a ValueError naming ``--reference``), from its ``config.json`` alone, a reference
+  that is not a piano-roll LM run."""
+  from dsjax.eval.reference import REFERENCE_TASK
+  from dsjax.train.loop import load_config
+  if not os.path.exists(os.path.join(workdir, 'config.json')):
+    raise FileNotFoundError(f'--reference={workdir}: not a dsjax workdir (no config.json); train '
+                            'one with python -m launch.train '
+                            '--config=configs/pianoroll_pitchrnn.py:reference')
+  task = str(load_config(workdir).task)
+  if task != REFERENCE_TASK:
+    raise ValueError(f'--reference={workdir}: a {task!r} run; the reference must be a '
+                     f'{REFERENCE_TASK!r} run')
+
+
 def _held_out_split(task) -> tuple[str, SequenceSet]:
   """The held-out split in the run's encoding: ``test`` if the task evaluates on it, else its
   first eval split; a GAN (no eval splits) reads its ``test`` rolls."""
@@ -388,6 +403,8 @@ def evaluate_run(workdir: str, *, num: int = 16, length: int | None = None, best
     raise ValueError(f'--num={num}: must be at least 1')
   if not os.path.exists(os.path.join(workdir, 'config.json')):
     raise FileNotFoundError(f'--workdir={workdir}: not a dsjax workdir (no config.json)')
+  if reference:
+    check_reference(reference)
   config, trainer, state, step = restore_for_inference(workdir, best=best)
   sampler, task = trainer.sampler, trainer.task
   if sampler is None:

@@ -166,12 +166,20 @@ def _launch(args):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_refusals_are_one_line(skipgram_workdir, runs, tmp_path):
+def test_refusals(skipgram_workdir, runs, tmp_path):
+  with pytest.raises(ValueError, match='its skipgram run makes no music to evaluate'):
+    R.evaluate_run(skipgram_workdir, out=str(tmp_path))
+  with pytest.raises(ValueError, match="a 'event_lm' run; the reference must be a 'pianoroll_lm'"):
+    R.evaluate_run(runs['gan'], reference=runs['lm'], out=str(tmp_path))
+  with pytest.raises(FileNotFoundError, match='--reference=.*nowhere: not a dsjax workdir'):
+    R.evaluate_run(runs['gan'], reference=str(tmp_path / 'nowhere'), out=str(tmp_path))
+  assert os.listdir(tmp_path) == []                       # refused before any work
+
+
+def test_launch_refusals_are_one_line(skipgram_workdir, tmp_path):
   cases = [
       ([f'--workdir={tmp_path / "nowhere"}'], 'not a dsjax workdir (no config.json)'),
       ([f'--workdir={skipgram_workdir}'], 'skipgram run makes no music to evaluate'),
-      ([f'--workdir={runs["gan"]}', f'--reference={runs["lm"]}'],
-       "a 'event_lm' run; the reference must be a 'pianoroll_lm' run"),
   ]
   procs = [(_launch(args), args, want) for args, want in cases]
   for p, args, want in procs:
