@@ -200,6 +200,7 @@ def test_refiners_table_puts_train_and_held_out_side_by_side():
     seeds.append(s)
   config = configs.load_config('refine_duration:tiny').to_dict()
   table = refiners.markdown({'duration': {'config': config, 'seeds': seeds}})
-  assert '| train | 100 | 0.150 ± 0.071 | 0.700 ± 0.000 | 0.300 ± 0.000 | 0.200 ± 0.000 |' in table
+  assert ('| train | 100 | 0.150 ± 0.071 | 0.700 ± 0.000 | 0.300 ± 0.000 | 0.200 ± 0.000 |'
+          in table)
   assert '| held-out | 50 | 0.350 ± 0.071 |' in table
   assert 'Held-out minus train MAE: 0.200 ± 0.000 beats.' in table
