@@ -6,7 +6,8 @@
 non-drum note of ``IN.mid`` gets its duration (a note then ends that many grid steps after its
 own onset) or its velocity predicted; nothing else of the file changes (its tempo map, tracks,
 controllers, every onset tick and pitch). Writes ``OUT.mid`` and ``OUT.png``: the piano roll of
-the input above that of the refined piece (its first ``--bars`` bars; velocities drawn as shades, darker = louder).
+the input above that of the refined piece (its first ``--bars`` bars; velocities drawn as shades,
+darker = louder).
 """
 
 from __future__ import annotations
