@@ -32,8 +32,9 @@ the notes around it; one shape to compile). Durations: ``mae`` (quarter-note bea
 note, the overlap of the refined and the true sounding time, ``min / max`` of the two durations
 from the same onset), ``accuracy`` (the exact grid duration), ``nll``; and the same ``mae`` /
 ``iou`` of the baselines ``one_step`` (every note one grid step), ``piece_median`` (every note the
-piece's median true duration: an oracle) and ``legato`` (until the next onset). Velocities: ``mae`` (velocity units)
-and ``mae_piece_mean`` (every note its piece's mean velocity: an oracle).
+piece's median true duration: an oracle) and ``legato`` (until the next onset). Velocities:
+``mae`` (velocity units) and ``mae_piece_mean`` (every note its piece's mean velocity: an
+oracle).
 
 The trained refiner, for ``launch.refine`` and ``launch.generate --refine=DIR``::
 
