@@ -1,9 +1,10 @@
 """The research log's visualisations, as arrays and matplotlib figures (``launch.visualize``).
 
-* Cell activations (log 10/10): :func:`lstm_states` re-runs an :class:`~dsjax.nn.recurrent.LSTMStack`
-  with a run's restored parameters, one step at a time, and returns every layer's output ``h`` and
-  memory ``c`` at every step (the model itself is not changed); :func:`most_variable_cells` picks
-  the cells to show; :func:`cells_figure` draws them as a heat map (or one cell as a line) under the
+* Cell activations (log 10/10): :func:`lstm_states` re-runs a run's
+  :class:`~dsjax.nn.recurrent.LSTMStack` with its restored parameters, one step at a time, and
+  returns every layer's output ``h`` and memory ``c`` at every step (the model itself is not
+  changed; :func:`dsjax.nn.recurrent.lstm_stack_stepper` is the step);
+  :func:`most_variable_cells` picks the cells to show; :func:`cells_figure` draws them as a heat map (or one cell as a line) under the
   piece's labelled piano roll, on the roll's time axis. :func:`cell_features` and
   :func:`feature_correlations` say which cell follows which property of the music (polyphony,
   register, onsets, position in the bar, time since the last onset, event type).
@@ -453,6 +454,21 @@ def key_neighbours(points: np.ndarray, keys: Sequence, k: int = 5) -> dict[str, 
           for r in KEY_RELATIONS}
 
 
+def nearest_keys(points: np.ndarray, keys: Sequence, min_pieces: int = 3) -> list[tuple]:
+  """``[(key, nearest key, relation)]``: for each key of at least ``min_pieces`` points, the other
+  such key whose centroid is closest to its centroid (clusters next to each other, which nearest
+  points miss when each key forms its own tight cluster), and how the two keys relate
+  (:func:`key_relation`)."""
+  points = np.asarray(points, np.float64)
+  names = sorted({k for k in keys if sum(kk == k for kk in keys) >= min_pieces},
+                 key=lambda k: k.index)
+  if len(names) < 2:
+    return []
+  centres = np.stack([points[[kk == k for kk in keys]].mean(0) for k in names])
+  nn = _nearest(centres, 1)[:, 0]
+  return [(a, names[j], key_relation(a, names[j])) for a, j in zip(names, nn)]
+
+
 def _scatter_keys(ax, points, keys, title):
   order = sorted(set(keys), key=lambda key: (fifths_position(key), key.mode))
   handles = []
@@ -523,11 +539,14 @@ def event_neighbours(points: np.ndarray, ids: Sequence[int], vocab, k: int = 5) 
     pairs = np.abs(pitch[:, None] - pitch[None])[~np.eye(len(on), dtype=bool)]
     out['note_on_pitch_gap'] = {'nearest': float(np.median(gaps)),
                                 'chance': float(np.median(pairs))}
-    off_of = {int(i - vocab.note_off_offset): j for j, i in enumerate(ids) if kinds[j] == 1}
-    with_off = [(j, off_of[int(ids[j])]) for j in on if int(ids[j]) in off_of]
-    if with_off:
-      hits = [partner in nn[j] for j, partner in with_off]
-      out['on_off_pairs'] = {'share': float(np.mean(hits)), 'pairs': len(with_off)}
+    out['note_on_same_pitch_class'] = {'nearest': float(np.mean(gaps % 12 == 0)),
+                                       'chance': float(np.mean(pairs % 12 == 0))}
+  off_of = {int(i - vocab.note_off_offset): j for j, i in enumerate(ids) if kinds[j] == 1}
+  with_off = [(j, off_of[int(ids[j] - vocab.note_on_offset)]) for j in on
+              if int(ids[j] - vocab.note_on_offset) in off_of]
+  if with_off:
+    hits = [partner in nn[j] for j, partner in with_off]
+    out['on_off_pairs'] = {'share': float(np.mean(hits)), 'pairs': len(with_off)}
   return out
 
 

@@ -288,6 +288,9 @@ def run_tsne_keys(workdir=None, *, source=None, max_pieces=None, sharpen=0.03, s
     panels.append((label, points))
     info['neighbours'][label] = {'tsne_map': vis.key_neighbours(points, keys),
                                  'histogram_space': vis.key_neighbours(x, keys)}
+    info['nearest_key_cluster'] = info.get('nearest_key_cluster', {})
+    info['nearest_key_cluster'][label] = [
+        dict(key=a.name, nearest=b.name, relation=r) for a, b, r in vis.nearest_keys(points, keys)]
   image = vis.tsne_keys_figure(panels, keys, title=f't-SNE of {len(hists)} pieces of '
                                f'{source!s}, coloured by Krumhansl-Schmuckler key')
   path = _write(_out_dir(out, workdir), f'tsne_keys_{_safe(os.path.basename(str(source)))}',
@@ -328,18 +331,33 @@ def run_tsne_events(workdir, *, table='embed', include_unseen=False, seed=0, per
 # GAN code schedule
 
 
+def gan_codes_and_samples(task, sampler, state, rng, num: int, length: int, schedule: str):
+  """``(codes [num, code_steps, channels], samples uint8 [num, length, pitch])``: the code images
+  a GAN's generator reads for ``rng`` and the rolls it makes of them (``sampler.sample``, as
+  ``launch.generate`` draws them)."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  samples = sampler.sample(state, rng, num, length, schedule=schedule)
+  song = None
+  if schedule == 'song':      # the real windows GANSampler.generate_raw draws for this rng
+    song = jnp.asarray(task.real_windows(jax.random.fold_in(rng, 1), num, length), jnp.float32)
+  codes = jax.jit(task.codes, static_argnums=(1, 2, 3))(rng, num, length, schedule, song)
+  return np.asarray(codes), np.asarray(samples)
+
+
 def run_code_schedule(workdir, *, schedule=None, num=2, length=None, seed=0, step=None,
                       best=False, out=None):
   """A GAN's code schedules above the rolls they drive; returns ``(png path, info)``."""
   import jax
-  import jax.numpy as jnp
   import numpy as np
   from dsjax import visualize as vis
   from dsjax.models import gan as gan_models
   cli.positive_int('num', num)
   cli.positive_int('length', length)
   if schedule is not None and schedule not in gan_models.SCHEDULES:
-    raise cli.UsageError(f'--schedule={schedule}: expected one of {", ".join(gan_models.SCHEDULES)}')
+    raise cli.UsageError(f'--schedule={schedule}: expected one of '
+                         f'{", ".join(gan_models.SCHEDULES)}')
   config, trainer, state, ckpt_step = _restore(workdir, step, best)
   if config.task != 'gan':
     raise cli.UsageError(f'--what=code_schedule needs a GAN run (configs/iwgan_lstm.py, '
@@ -348,12 +366,7 @@ def run_code_schedule(workdir, *, schedule=None, num=2, length=None, seed=0, ste
   schedule = str(schedule or config.sample.schedule)
   length = int(length or config.sample.length)
   rng = jax.random.fold_in(jax.random.key(seed), ckpt_step)     # as launch.generate --seed
-  samples = sampler.sample(state, rng, num, length, schedule=schedule)
-  song = None
-  if schedule == 'song':      # the real windows GANSampler.generate_raw draws for this rng
-    song = jnp.asarray(task.real_windows(jax.random.fold_in(rng, 1), num, length), jnp.float32)
-  codes = np.asarray(jax.jit(task.codes, static_argnums=(1, 2, 3))(rng, num, length, schedule,
-                                                                     song))
+  codes, samples = gan_codes_and_samples(task, sampler, state, rng, num, length, schedule)
   per_code = max(1, -(-length // codes.shape[1]))
   image = vis.code_schedule_figure(
       list(codes), list(samples), frames_per_code=per_code, code_dim=task.hp.code_dim,
@@ -387,6 +400,14 @@ def _print_info(what, info) -> None:
         text = ', '.join(f'{r} {v["neighbours"]:.0%} (chance {v["chance"]:.0%})'
                          for r, v in rel.items())
         print(f'  {label} [{space}] 5 nearest: {text}')
+      rows = info['nearest_key_cluster'][label]
+      if rows:
+        counts = {}
+        for row in rows:
+          counts[row['relation']] = counts.get(row['relation'], 0) + 1
+        print(f'  {label} [tsne_map] nearest key cluster (keys of 3+ pieces): ' + ', '.join(
+            f'{r} {n}/{len(rows)}' for r, n in counts.items()) + ' (' + ', '.join(
+                f'{row["key"]}->{row["nearest"]}' for row in rows) + ')')
   elif what == 'tsne_events':
     for space in ('tsne_map', 'cosine_space'):
       n = info[space]
@@ -396,6 +417,10 @@ def _print_info(what, info) -> None:
         g = n['note_on_pitch_gap']
         text += (f', note-on to nearest note-on: median {g["nearest"]:g} semitones (random '
                  f'pair: {g["chance"]:g})')
+      if 'note_on_same_pitch_class' in n:
+        g = n['note_on_same_pitch_class']
+        text += (f', nearest note-on of the same pitch class: {g["nearest"]:.0%} (random pair: '
+                 f'{g["chance"]:.0%})')
       if 'on_off_pairs' in n:
         text += (f', note-on with its own note-off among the 5 nearest: '
                  f'{n["on_off_pairs"]["share"]:.0%} of {n["on_off_pairs"]["pairs"]}')
