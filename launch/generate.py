@@ -6,7 +6,7 @@
       [--seed=S]
       [--step=STEP] [--walk=random|song] [--flips=K] [--reset_every=N] [--reset_prob=P]
       [--duration_steps=N] [--silence_random=P] [--noise_scale=A,B] [--state_reset_prob=P]
-      [--state_decay=A,B]
+      [--state_decay=A,B] [--chop] [--chop_min=N] [--chop_max=N] [--split=NAME]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
@@ -78,6 +78,14 @@ _STATE_RESET_PROB = flags.DEFINE_float(
 _STATE_DECAY = flags.DEFINE_string(
     'state_decay', None, 'Roll models: at each step, multiply each sample\'s recurrent state by a '
     'U(A, B) factor, given as A,B (the log\'s "random decay").')
+_CHOP = flags.DEFINE_bool('chop', None, 'Chord reconstruction: reconstruct real windows whose '
+                          'chords are held for random lengths (the log\'s rhythm chopping).')
+_CHOP_MIN = flags.DEFINE_integer('chop_min', None, 'Chord reconstruction: shortest chopped chord '
+                                 '(frames).')
+_CHOP_MAX = flags.DEFINE_integer('chop_max', None, 'Chord reconstruction: longest chopped chord '
+                                 '(frames).')
+_SPLIT = flags.DEFINE_string('split', None, 'Chord reconstruction: the split whose windows are '
+                             'reconstructed (e.g. valid, test, train).')
 _CONDITION_MIDI = flags.DEFINE_string(
     'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
     'MIDI file (runs with config.model.condition != none).')
@@ -115,6 +123,8 @@ def check_flag_values() -> None:
   cli.positive_int('flips', _FLIPS.value, allow_zero=True)
   cli.positive_int('reset_every', _RESET_EVERY.value, allow_zero=True)
   cli.positive_int('duration_steps', _DURATION_STEPS.value)
+  cli.positive_int('chop_min', _CHOP_MIN.value)
+  cli.positive_int('chop_max', _CHOP_MAX.value)
   cli.finite_float('reset_prob', _RESET_PROB.value, low=0, high=1)
   temperature = _TEMPERATURE.value
   if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
@@ -160,7 +170,8 @@ def main(argv):
       schedule=_SCHEDULE, walk=_WALK, flips=_FLIPS, reset_every=_RESET_EVERY,
       reset_prob=_RESET_PROB, duration_steps=_DURATION_STEPS, silence_random=_SILENCE_RANDOM,
       noise_scale=_NOISE_SCALE, state_reset_prob=_STATE_RESET_PROB,
-      state_decay=_STATE_DECAY).items()
+      state_decay=_STATE_DECAY, chop=_CHOP, chop_min=_CHOP_MIN, chop_max=_CHOP_MAX,
+      split=_SPLIT).items()
              if f.value is not None}
   options.update(condition_option(sampler))
   length = _LENGTH.value if _LENGTH.value is not None else int(config.sample.length)
@@ -177,7 +188,10 @@ def main(argv):
       raise cli.UsageError(f'--max_sustain={frames}: this run counts it in frames (a whole '
                            'number; 0 or inf: no limit)')
     sample_options['max_sustain'] = int(frames)
-  samples = sampler.sample(state, rng, _NUM.value, length, **sample_options)
+  try:
+    samples = sampler.sample(state, rng, _NUM.value, length, **sample_options)
+  except ValueError as e:  # a value this run cannot sample with (named by the sampler)
+    raise app.UsageError(str(e)) from None
   pieces = sampler.to_pieces(samples, **decode_options)
   out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
   os.makedirs(out, exist_ok=True)

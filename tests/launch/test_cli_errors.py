@@ -50,6 +50,7 @@ def test_bad_flags_and_settings_end_with_one_line(tmp_path):
       ('generate', [w, '--threshold=nan'], '--threshold=nan: must be a finite number'),
       ('generate', [w, '--top_p=1.5'], '--top_p=1.5: must be <= 1'),
       ('generate', [w, '--silence_random=1.5'], '--silence_random=1.5: must be <= 1'),
+      ('generate', [w, '--chop_max=0'], '--chop_max=0: must be at least 1'),
       ('generate', [w, '--noise_scale=2,1'], "--noise_scale='2,1': expected finite 0 <= a <= b"),
       ('generate', [w, '--state_decay=0.5'], "--state_decay='0.5': expected two numbers a,b"),
       ('generate', ['--num=2'], '--workdir is required'),

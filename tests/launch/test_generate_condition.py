@@ -70,6 +70,9 @@ def test_each_sampling_flag_goes_where_it_applies_or_is_refused():
   assert split_sample_options(voices.sampler(), tricks) == (tricks, {})
   with pytest.raises(ValueError, match='--silence_random does not apply to this run .EventLMTask.'):
     split_sample_options(event.sampler(), {'silence_random': 0.3})
+  chords = get_task(load_config('chord_reconstruction'))
+  chop = {'chop': True, 'chop_min': 1, 'chop_max': 3, 'split': 'valid', 'threshold': 0.4}
+  assert split_sample_options(chords.sampler(), chop) == (chop, {})
   gan = get_task(load_config('gan_lstm_cnn'))
   with pytest.raises(ValueError, match='--temperature does not apply to this run .GANTask.; '
                      'its sampling flags: --schedule, --threshold'):
