@@ -122,10 +122,12 @@ def hold_counts(primer: jax.Array) -> jax.Array:
 def _pair(value, name: str) -> tuple[float, float] | None:
   """``None``, ``()``, ``(a, b)`` or ``'a,b'`` -> ``None`` or ``(a, b)`` with finite
   ``0 <= a <= b``."""
-  if value is None or (not isinstance(value, str) and len(value) == 0):
+  if value is None:
     return None
-  parts = value.split(',') if isinstance(value, str) else list(value)
   try:
+    parts = value.split(',') if isinstance(value, str) else list(value)
+    if not parts:
+      return None
     a, b = (float(v) for v in parts)
   except (TypeError, ValueError):
     raise ValueError(f'{name}={value!r}: expected two numbers a,b') from None
@@ -135,7 +137,10 @@ def _pair(value, name: str) -> tuple[float, float] | None:
 
 
 def _probability(value, name: str) -> float:
-  v = float(value)
+  try:
+    v = float(value)
+  except (TypeError, ValueError):
+    v = math.nan
   if not (math.isfinite(v) and 0 <= v <= 1):
     raise ValueError(f'{name}={value!r}: must be a probability in [0, 1]')
   return v
@@ -147,7 +152,8 @@ class FeedbackTricks:
   :func:`sample_frames` after the frame is drawn (the emitted frame is never changed; only what the
   model reads next):
 
-  * ``silence_random`` = p: when the drawn frame is silent (no key on), the model is fed a random
+  * ``silence_random`` = p: when the drawn frame is silent (no key on; for a multi-voice frame, no
+    key of any voice), the model is fed a random
     Bernoulli(p) frame instead (09/16: "dive into silence ... randomize the input when silent");
     0 = off. The original fed back ``note / max(note)``, the probabilities scaled to a peak of 1.
   * ``noise_scale`` = (a, b): the fed-back frame is multiplied key by key by U(a, b) noise (the
@@ -235,17 +241,19 @@ def sample_frames(draw, advance, model_state, primer: jax.Array, rng: jax.Array,
   fed)`` reads the frame fed back. Each step splits its key into ``(draw key, noise key)``; the
   drawn frame loses the keys held for ``max_sustain`` frames (:func:`apply_max_sustain`) and is
   fed back with ``noise`` (:func:`feedback_noise`), then through ``tricks``
-  (:func:`apply_feedback_tricks`, with keys folded from the step's key, so that turning tricks on
-  leaves the other draws' keys as they were).
+  (:func:`apply_feedback_tricks`, with a third key split from the step's key, so that turning
+  tricks on leaves the other draws' keys as they were).
   """
   def body(state, key):
     model_state, held = state
-    k_sample, k_noise = jax.random.split(key)
+    # With jax's partitionable threefry (the default), split(key, 3)[:2] == split(key, 2): the
+    # third key is new and the draws without tricks keep their keys.
+    k_sample, k_noise, k_tricks = jax.random.split(key, 3)
     frame = draw(k_sample, model_state)
     frame, held = apply_max_sustain(frame, held, max_sustain)
     fed = feedback_noise(k_noise, frame, noise) if noise else frame
     if tricks.active:
-      fed, carry = apply_feedback_tricks(jax.random.fold_in(key, 1), tricks, frame, fed,
+      fed, carry = apply_feedback_tricks(k_tricks, tricks, frame, fed,
                                          model_state[0] if tricks.touch_state else None)
       if tricks.touch_state:
         model_state = (carry,) + tuple(model_state[1:])

@@ -90,7 +90,9 @@ def test_feedback_tricks_check_their_values():
                      ({'state_reset_prob': -0.1}, 'state_reset_prob=-0.1'),
                      ({'noise_scale': '2,1'}, "noise_scale='2,1'"),
                      ({'state_decay': 'x'}, "state_decay='x': expected two numbers"),
-                     ({'noise_scale': (1.0, float('inf'))}, 'noise_scale=')):
+                     ({'noise_scale': (1.0, float('inf'))}, 'noise_scale='),
+                     ({'noise_scale': 0.5}, 'noise_scale=0.5: expected two numbers'),
+                     ({'silence_random': None}, 'silence_random=None: must be a probability')):
     with pytest.raises(ValueError, match=match):
       sampling.FeedbackTricks(**bad)
 
@@ -203,6 +205,10 @@ def test_roll_samplers_take_the_tricks():
     plain = sampler.sample(state, rng, 2, 12, primer=2)
     neutral = sampler.sample(state, rng, 2, 12, primer=2, noise_scale=(1, 1), state_decay=(1, 1))
     np.testing.assert_array_equal(plain, neutral)
+    # with flip noise too: the tricks' key is not the noise's (neutral tricks change nothing)
+    noisy = sampler.sample(state, rng, 2, 12, primer=2, noise=0.2)
+    np.testing.assert_array_equal(noisy, sampler.sample(state, rng, 2, 12, primer=2, noise=0.2,
+                                                        noise_scale=(1, 1), state_decay=(1, 1)))
     tricked = sampler.sample(state, rng, 2, 12, primer=2, silence_random=0.5, noise_scale='0.5,2',
                              state_reset_prob=0.5, state_decay=(0.5, 1.0))
     assert tricked.shape == plain.shape and set(np.unique(tricked)) <= {0, 1}

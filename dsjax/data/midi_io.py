@@ -257,8 +257,8 @@ def render_audio(piece: Piece | np.ndarray, fs: int = 16000) -> tuple[np.ndarray
     return np.zeros(0, np.float32), 'none'
   audio, renderer = None, 'sine'
   if _fluidsynth_available():
+    font = soundfont_path()   # a $DSJAX_SOUNDFONT that is not there is an error, not a fallback
     try:
-      font = soundfont_path()
       audio = pm.fluidsynth(fs=fs, synthesizer=font, normalize=False)
       renderer = 'fluidsynth'
     except Exception as e:  # pylint: disable=broad-except

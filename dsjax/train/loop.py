@@ -314,11 +314,10 @@ class Trainer:
 
   def log_figures(self, state, step: int, writer: logger_lib.MetricWriter | None,
                   out_dir: str | None) -> None:
-    """Logs and writes the task's :meth:`~dsjax.tasks.base.Task.eval_figures` of ``state``."""
-    if jax.process_index() != 0:
-      return
+    """Logs and writes the task's :meth:`~dsjax.tasks.base.Task.eval_figures` of ``state`` (made
+    on every process, since they may run jitted code on the global state; written by the first)."""
     figures = self.task.eval_figures(state)
-    if not figures:
+    if jax.process_index() != 0 or not figures:
       return
     from dsjax import viz
     for name, image in figures.items():

@@ -293,10 +293,16 @@ def test_fluidsynth_renders_when_installed(monkeypatch):
   assert audio.dtype == np.float32 and np.isfinite(audio).all()
   assert 0.5 < np.abs(audio).max() <= 1.0
   assert not np.allclose(audio[:len(sine)], sine[:len(audio)], atol=0.05)
-  # a soundfont named by $DSJAX_SOUNDFONT is used; a missing one is refused by name
+  # a soundfont named by $DSJAX_SOUNDFONT is used (pretty_midi's own here); a missing one is
+  # refused by name, not replaced by the sine fallback
+  import pretty_midi
+  bundled = os.path.join(os.path.dirname(pretty_midi.__file__), 'TimGM6mb.sf2')
+  monkeypatch.setenv(midi_io.SOUNDFONT_ENV, bundled)
+  assert midi_io.soundfont_path() == bundled
+  assert midi_io.render_audio(_two_notes(), fs=16000)[1] == 'fluidsynth'
   monkeypatch.setenv(midi_io.SOUNDFONT_ENV, '/nonexistent/x.sf2')
   with pytest.raises(ValueError, match='DSJAX_SOUNDFONT=/nonexistent/x.sf2: no such soundfont'):
-    midi_io.soundfont_path()
+    midi_io.render_audio(_two_notes(), fs=16000)
 
 
 def _sine_render(monkeypatch):
