@@ -103,7 +103,7 @@ def main(argv):
   picture = os.path.splitext(_OUT.value)[0] + '.png'
   viz.save_png(viz.figure_image(fig), picture)
   gap = out['filled'][s:e]
-  kept = np.mean((gap >= fill_task.ATTACK) == (out['rhythm_tokens'][s:e] >= fill_task.ATTACK))
+  kept = np.mean((gap >= fill_task.ATTACK) == (out['rhythm'] >= fill_task.ATTACK))
   print(f'{_OUT.value}: {span} filled with {int((gap >= fill_task.ATTACK).sum())} notes '
         f'(attack steps kept: {kept:.0%}); {len(notes)} notes in the melody', flush=True)
   print(f'piano rolls (filled above the original, the span shaded): {picture}', flush=True)

@@ -445,7 +445,8 @@ class FillTask(base.Task):
       # a note held across the span's end starts again at the end (its start was filled over)
       k = int(fill_lib.sounding_keys(jnp.asarray(tokens))[e])
       filled[e] = ATTACK + k if k >= 0 else SILENCE
-    return {'tokens': tokens, 'filled': filled, 'rhythm_tokens': source, 'start': s, 'end': e}
+    return {'tokens': tokens, 'filled': filled, 'rhythm_tokens': source, 'rhythm': rhythm_part,
+            'start': s, 'end': e}
 
   def _melody(self, piece: Piece, what: str) -> np.ndarray:
     if self.transpose_to_c:
