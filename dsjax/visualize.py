@@ -4,8 +4,9 @@
   :class:`~dsjax.nn.recurrent.LSTMStack` with its restored parameters, one step at a time, and
   returns every layer's output ``h`` and memory ``c`` at every step (the model itself is not
   changed; :func:`dsjax.nn.recurrent.lstm_stack_stepper` is the step);
-  :func:`most_variable_cells` picks the cells to show; :func:`cells_figure` draws them as a heat map (or one cell as a line) under the
-  piece's labelled piano roll, on the roll's time axis. :func:`cell_features` and
+  :func:`most_variable_cells` picks the cells to show; :func:`cells_figure` draws them as a heat
+  map (or as lines) under the piece's labelled piano roll, on the roll's time axis.
+  :func:`roll_features`, :func:`event_features` and
   :func:`feature_correlations` say which cell follows which property of the music (polyphony,
   register, onsets, position in the bar, time since the last onset, event type).
 * t-SNE (log 10/16): :func:`tsne` (scikit-learn, fixed seed); :func:`tsne_keys_figure` draws pieces
@@ -182,7 +183,8 @@ def feature_correlations(acts: np.ndarray, features: dict[str, np.ndarray]
   A numeric feature gives the Pearson correlation ``r`` (over the steps where it is defined; 0
   for a constant cell or feature); a categorical one (:data:`CATEGORICAL_FEATURES`) the
   correlation ratio ``eta`` in [0, 1] (the share of the cell's standard deviation explained by
-  the category's means, square-rooted)."""
+  the category's means, square-rooted). A feature that takes a value other than its most common
+  one at fewer than 3 steps (say a velocity event only at the first step) is left out."""
   acts = np.asarray(acts, np.float64)
   out = {}
   for name, f in features.items():
@@ -191,8 +193,7 @@ def feature_correlations(acts: np.ndarray, features: dict[str, np.ndarray]
       raise ValueError(f'feature {name!r} has {len(f)} steps, the activations {len(acts)}')
     ok = np.isfinite(f)
     a, v = acts[ok], f[ok]
-    if len(v) < 3:
-      out[name] = np.zeros(acts.shape[1])
+    if len(v) == 0 or len(v) - np.unique(v, return_counts=True)[1].max() < 3:
       continue
     a = a - a.mean(0)
     total = (a ** 2).sum(0)
@@ -260,15 +261,18 @@ def roll_with_strips(roll, *, title: str, above: Sequence[dict] = (), below: Seq
 
   place(roll_ax, roll_top + above_px, panel_h)
   frames = roll_ax.get_xlim()[1]
-  ticks = roll_ax.get_xticks()
-  labels = [t.get_text() for t in roll_ax.get_xticklabels()]
+  inside = [(t, label.get_text()) for t, label in zip(roll_ax.get_xticks(),
+                                                     roll_ax.get_xticklabels())
+            if -1e-9 <= t <= frames + 1e-9]
+  ticks, labels = [t for t, _ in inside], [label for _, label in inside]
+  roll_ax.set_xticks(ticks, labels)   # a locator's ticks may lie past the end
+  roll_ax.set_xlim(0, frames)
   xlabel = roll_ax.get_xlabel()
 
   def add(strip, top):
     ax = fig.add_axes((0, 0, 1, 1))
     place(ax, top, strip['height'])
     strip['draw'](ax, frames)
-    ax.set_xlim(0, frames)
     if strip.get('title'):
       ax.set_title(strip['title'], fontsize=8, pad=2)
     if strip.get('axis'):
@@ -276,6 +280,7 @@ def roll_with_strips(roll, *, title: str, above: Sequence[dict] = (), below: Seq
       ax.set_xlabel(xlabel, fontsize=7, labelpad=1)
     else:
       ax.set_xticks(ticks, [''] * len(ticks))
+    ax.set_xlim(0, frames)
     ax.tick_params(labelsize=7, length=2, pad=1)
     return ax
 
@@ -303,16 +308,21 @@ def _colour_bar(ax, image, label: str) -> None:
 
 def cells_figure(roll, acts: np.ndarray, labels: Sequence[str], *, title: str,
                  state: str = 'h', kinds: np.ndarray | None = None, seconds=None,
-                 time_label: str | None = None, **roll_options) -> np.ndarray:
+                 time_label: str | None = None, lines: bool | None = None,
+                 line_titles: Sequence[str] | None = None,
+                 overlays: Sequence[np.ndarray | None] | None = None,
+                 heat_title: str | None = None, **roll_options) -> np.ndarray:
   """Cell activations under a labelled piano roll, one time axis: RGB uint8 ``[H, W, 3]``.
 
   ``roll [time, keys]`` (``roll_options``: :func:`dsjax.viz.pianoroll_figure`'s
-  ``lowest_pitch``, ``frames_per_beat`` ...); ``acts [time, K]`` with a label per column: one
-  column is drawn as a line, several as a heat map (one row per cell, top row first). ``state``
-  names what is drawn ('h': the cells' outputs, in (-1, 1); 'c': the memory cells, unbounded).
-  ``kinds [time]`` (event LMs): a row coloured by event type above the cells; ``seconds
-  [time]``: the piece's clock, marked on the roll's top edge (event LMs, whose steps are events);
-  ``time_label`` renames the time axis.
+  ``lowest_pitch``, ``frames_per_beat`` ...); ``acts [time, K]`` with a label per column, drawn
+  as a heat map (one row per cell, top row first) or, with ``lines`` (default: for one column),
+  as one line panel per cell, titled ``line_titles``, with ``overlays[k] [time]`` (a feature the
+  cell follows; NaN = undefined) drawn in grey behind it, scaled to the cell's mean and spread.
+  ``state`` names what is drawn ('h': the cells' outputs, in (-1, 1); 'c': the memory cells,
+  unbounded). ``kinds [time]`` (event LMs): a row coloured by event type above the cells;
+  ``seconds [time]``: the piece's clock, marked on the roll's top edge (event LMs, whose steps
+  are events); ``time_label`` renames the time axis.
   """
   acts = np.asarray(acts, np.float32)
   roll = np.asarray(roll)
@@ -320,6 +330,7 @@ def cells_figure(roll, acts: np.ndarray, labels: Sequence[str], *, title: str,
     raise ValueError(f'acts {acts.shape}: expected [time={roll.shape[0]}, cells]')
   if len(labels) != acts.shape[1]:
     raise ValueError(f'{len(labels)} labels for {acts.shape[1]} cells')
+  lines = acts.shape[1] == 1 if lines is None else lines
   frames = roll.shape[0]
   what = {'h': 'cell output h', 'c': 'memory cell c'}[state]
   span = max(1e-6, float(np.abs(acts).max()))
@@ -343,21 +354,36 @@ def cells_figure(roll, acts: np.ndarray, labels: Sequence[str], *, title: str,
     ax.tick_params(axis='y', labelsize=max(4, min(7, int(220 / max(1, len(labels))))))
     _colour_bar(ax, image, what)
 
-  def draw_line(ax, _):
-    ax.axhline(0, color='#999999', lw=0.5)
-    ax.step(t + 0.5, acts[:, 0], where='mid', color='#c0392b', lw=1.0)
-    ax.set_ylim(-span * 1.05, span * 1.05)
+  def draw_line(ax, _, k):
+    a = acts[:, k]
+    lo, hi = float(a.min()), float(a.max())
+    pad = 0.08 * max(hi - lo, 1e-6)
+    if overlays is not None and overlays[k] is not None:
+      f = np.asarray(overlays[k], np.float64)
+      ok = np.isfinite(f)
+      if ok.sum() > 1 and np.std(f[ok]) > 0:
+        sign = np.sign(np.corrcoef(f[ok], a[ok])[0, 1]) or 1.0
+        z = (f - f[ok].mean()) / f[ok].std() * sign
+        ax.step(t + 0.5, a.mean() + z * a.std(), where='mid', color='#9a9a9a', lw=0.9)
+    if lo < 0 < hi:
+      ax.axhline(0, color='#cccccc', lw=0.5)
+    ax.step(t + 0.5, a, where='mid', color='#c0392b', lw=1.0)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_ylabel(labels[k], fontsize=6, labelpad=1)
 
   below = []
   if kinds is not None:
     below.append(dict(height=10, draw=draw_kinds, title=None, axis=False))
-  if acts.shape[1] == 1:
-    below.append(dict(height=120, draw=draw_line, axis=True,
-                      title=f'{labels[0]}: {what} after each step'))
+  if lines:
+    titles = list(line_titles or [f'{n}: {what} after each step' for n in labels])
+    height = 120 if acts.shape[1] == 1 else 60
+    for k in range(acts.shape[1]):
+      below.append(dict(height=height, draw=lambda ax, f, k=k: draw_line(ax, f, k),
+                        axis=k == acts.shape[1] - 1, title=titles[k]))
   else:
     below.append(dict(height=int(np.clip(12 * acts.shape[1], 60, 480)), draw=draw_heat,
-                      axis=True, title=f'{acts.shape[1]} most variable cells: {what}'))
-  fig = roll_with_strips(roll, title=title, below=below, right_px=70,
+                      axis=True, title=heat_title or f'{acts.shape[1]} cells: {what}'))
+  fig = roll_with_strips(roll, title=title, below=below, right_px=0 if lines else 70,
                          top_px=0 if seconds is None else 14, **roll_options)
   if time_label:
     for ax in fig.axes:

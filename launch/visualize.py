@@ -1,7 +1,8 @@
 """The research log's visualisations as PNG files.
 
-  python -m launch.visualize --what=cells --workdir=DIR [--midi=PATH] [--cells=K | --cell=I]
-      [--layer=L] [--state=h|c] [--start=S] [--length=N] [--best] [--step=STEP] [--out=DIR]
+  python -m launch.visualize --what=cells --workdir=DIR [--midi=PATH] [--cells=K | --cell=I |
+      --pick=features] [--layer=L] [--state=h|c] [--start=S] [--length=N] [--best] [--step=STEP]
+      [--out=DIR]
   python -m launch.visualize --what=tsne_keys [--workdir=DIR | --source=bach] [--max_pieces=N]
       [--sharpen=0.03] [--seed=S] [--perplexity=P] [--out=DIR]
   python -m launch.visualize --what=tsne_events --workdir=SKIPGRAM_RUN [--table=embed|context]
@@ -13,7 +14,9 @@
   encoded as the run encodes its data, read by the run's LSTM teacher-forced, and the ``--cells``
   most variable cells over the drawn steps (all layers, or ``--layer``), or one cell (``--cell``
   of ``--layer``, default the last layer), are drawn under the piece's labelled piano roll on one
-  time axis: outputs ``h`` or memory cells ``c`` (``--state``). For event LMs
+  time axis: outputs ``h`` or memory cells ``c`` (``--state``); with ``--pick=features``, for
+  each property of the music below, the cell that follows it best, as a line with the property
+  drawn in grey behind it. For event LMs
   (``configs/baseline_lstm.py``, ``hist_rnn.py``) a step is one event: the roll shows the keys
   sounding after each event, a row under it the event's type, the top edge the piece's seconds.
   For roll LMs (``configs/pianoroll_*.py``) a step is one frame, with bars and beats. The command
@@ -55,6 +58,10 @@ _SEED = flags.DEFINE_integer('seed', 0, 't-SNE / sampling seed.')
 # cells
 _MIDI = flags.DEFINE_string('midi', None, 'cells: the piece (default: the first held-out piece).')
 _CELLS = flags.DEFINE_integer('cells', 16, 'cells: how many of the most variable cells to draw.')
+_PICK = flags.DEFINE_enum('pick', 'variable', ['variable', 'features'],
+                          'cells: draw the most variable cells (a heat map), or for each property '
+                          'of the music the cell that follows it best (lines, the property in '
+                          'grey behind).')
 _CELL = flags.DEFINE_integer('cell', None, 'cells: draw this one cell (of --layer) as a line.')
 _LAYER = flags.DEFINE_integer('layer', None, 'cells: the LSTM layer (1 = the first; default: all '
                               'layers for --cells, the last for --cell).')
@@ -170,7 +177,7 @@ def recurrent_inputs(config, task, params, midi=None):
 
 
 def run_cells(workdir, *, midi=None, cells=16, cell=None, layer=None, state='h', start=0,
-              length=None, step=None, best=False, out=None):
+              length=None, step=None, best=False, out=None, pick='variable'):
   """Draws the cell activations; returns ``(png path, info dict)``."""
   import numpy as np
   from dsjax import visualize as vis
@@ -194,13 +201,15 @@ def run_cells(workdir, *, midi=None, cells=16, cell=None, layer=None, state='h',
   offsets = np.concatenate([[0], np.cumsum(sizes)])
   if layer is not None and not 1 <= layer <= len(sizes):
     raise cli.UsageError(f'--layer={layer}: the LSTM has layers 1..{len(sizes)}')
+  lo, hi = (0, offsets[-1]) if layer is None else (offsets[layer - 1], offsets[layer])
+  if pick not in ('variable', 'features'):
+    raise cli.UsageError(f'--pick={pick}: expected variable or features')
   if cell is not None:
     lay = layer or len(sizes)
     if not 0 <= cell < sizes[lay - 1]:
       raise cli.UsageError(f'--cell={cell}: layer {lay} has cells 0..{sizes[lay - 1] - 1}')
     chosen = np.array([offsets[lay - 1] + cell])
-  else:
-    lo, hi = (0, offsets[-1]) if layer is None else (offsets[layer - 1], offsets[layer])
+  elif pick == 'variable':
     chosen = lo + vis.most_variable_cells(acts[start:stop, lo:hi], cells)
   window = slice(start, stop)
   if config.task == 'event_lm':
@@ -220,10 +229,19 @@ def run_cells(workdir, *, midi=None, cells=16, cell=None, layer=None, state='h',
     extra = {}
     if start:
       extra['time_label'] = f'bar (frames from {start})'
-  correlations = vis.feature_correlations(acts[window], {k: v[window] for k, v in
-                                                           features.items()})
+  features = {k: v[window] for k, v in features.items()}
+  correlations = vis.feature_correlations(acts[window], features)
   best_cells = vis.best_cells(correlations, names)
   title = f'{got["name"]}: steps {start}..{stop - 1} ({config.task}, step {ckpt_step})'
+  what = {'h': 'cell output h', 'c': 'memory cell c'}[state]
+  if cell is None and pick == 'features':
+    rows = vis.best_cells({f: r[lo:hi] for f, r in correlations.items()}, names[lo:hi])
+    chosen = np.array([lo + i for _, _, i, _ in rows])
+    extra.update(lines=True, overlays=[features[f] for f, _, _, _ in rows], line_titles=[
+        f'{f} (grey): {n}, {"eta" if f in vis.CATEGORICAL_FEATURES else "r"} = {v:+.2f}'
+        for f, n, _, v in rows])
+  elif cell is None:
+    extra['heat_title'] = f'the {len(chosen)} most variable cells: {what}'
   image = vis.cells_figure(roll[window], acts[window][:, chosen], [names[i] for i in chosen],
                            title=title, state=state, **extra, **options)
   info = dict(workdir=workdir, checkpoint_step=int(ckpt_step), piece=got['name'],
@@ -232,8 +250,12 @@ def run_cells(workdir, *, midi=None, cells=16, cell=None, layer=None, state='h',
                       **{f: float(r[i]) for f, r in correlations.items()}} for i in chosen],
               best_cell_per_feature=[dict(feature=f, cell=n, value=v)
                                      for f, n, _, v in best_cells])
-  path = _write(_out_dir(out, workdir), f'cells_{_safe(got["name"].split(" (")[0])}_{state}',
-                image, info)
+  stem = f'cells_{_safe(got["name"].split(" (")[0])}_{state}'
+  if cell is not None:
+    stem += f'_{_safe(names[chosen[0]].replace(" #", "-"))}'
+  elif pick == 'features':
+    stem += '_features'
+  path = _write(_out_dir(out, workdir), stem, image, info)
   return path, info
 
 
@@ -448,7 +470,7 @@ def main(argv):
     path, info = run_cells(_WORKDIR.value, midi=_MIDI.value, cells=_CELLS.value,
                            cell=_CELL.value, layer=_LAYER.value, state=_STATE.value,
                            start=_START.value, length=_LENGTH.value, step=_STEP.value,
-                           best=_BEST.value, **common)
+                           best=_BEST.value, pick=_PICK.value, **common)
   elif what == 'tsne_keys':
     path, info = run_tsne_keys(_WORKDIR.value, source=_SOURCE.value, max_pieces=_MAX_PIECES.value,
                                sharpen=_SHARPEN.value, seed=_SEED.value,

@@ -99,6 +99,8 @@ def test_roll_features_and_correlations():
   # mean_pitch is taken over the 6 sounding frames only: cell 3 there is 0 1 2 1 2 3
   x, y = np.array([0, 1, 2, 1, 2, 3.]), np.array([60, 60, 61.5, 61, 61, 61])
   np.testing.assert_allclose(r['mean_pitch'][3], np.corrcoef(x, y)[0, 1])
+  # a feature away from its usual value at fewer than 3 steps says nothing: left out
+  assert vis.feature_correlations(acts, {'rare': [0, 0, 1, 0, 0, 1, 0, 0]}) == {}
   best = vis.best_cells(r, ['a', 'b', 'c', 'd', 'e'])
   assert best[0] == ('polyphony', 'a', 0, pytest.approx(1.0))
   np.testing.assert_array_equal(vis.most_variable_cells(acts, 3), [4, 1, 3])
@@ -221,10 +223,24 @@ def test_cells_picture(runs, tmp_path):
   roll = vis.event_roll(got['items'][:-1], task.vocab)[10:100]
   alone = viz.pianoroll_figure([roll], lowest_pitch=0)
   assert _png_shape(path) == (alone.shape[0] + 14 + 16 + 104, alone.shape[1] + 70)
+  # for each feature the cell that follows it best, as lines (14 px title + 60 px each, 6 px
+  # between, 30 px of time axis under the last)
+  path, info = V.run_cells(runs['lm'], midi=midi, pick='features', start=10, length=90,
+                           out=str(tmp_path / 'out'))
+  assert os.path.basename(path) == 'cells_piece_h_features.png'
+  rows = info['best_cell_per_feature']
+  assert [d['cell'] for d in info['drawn']] == [row['cell'] for row in rows]
+  for d, row in zip(info['drawn'], rows):
+    assert d[row['feature']] == row['value']
+    assert all(abs(v) <= abs(row['value']) for k, v in info['drawn'][0].items()
+               if k == row['feature'])
+  n = len(rows)
+  assert n >= 4 and _png_shape(path) == (alone.shape[0] + 14 + 16 + 74 * n + 6 * (n - 1) + 30,
+                                         alone.shape[1])
   # one cell as a line, and the memory cells
   path, info = V.run_cells(runs['lm'], midi=midi, cell=3, layer=1, state='c', length=50,
                            out=str(tmp_path / 'out'))
-  assert os.path.basename(path) == 'cells_piece_c.png'
+  assert os.path.basename(path) == 'cells_piece_c_L1-3.png'
   assert [d['cell'] for d in info['drawn']] == ['L1 #3']
   c = got['states'][0][1][:50, 3]
   assert info['drawn'][0]['std'] == pytest.approx(float(c.std()), rel=1e-5)
