@@ -175,18 +175,28 @@ def test_cell_states_are_the_models_own(runs):
   assert np.abs(got['states'][-1][0]).max() > 1e-3      # not all zero
 
 
-def test_cell_states_of_a_roll_lm():
+@pytest.mark.parametrize('spec', ['pianoroll_lstm:tiny', 'hist_rnn:window_stats,tiny'])
+def test_cell_states_of_other_lms(spec):
+  """A roll LM (frames in) and a conditioned event LM (a per-step condition beside the events),
+  untrained: the states are the model's own."""
   from dsjax.models.language_models import MultiHotLM
   from dsjax.tasks import get_task
-  config = configs.load_config('pianoroll_lstm:tiny')
+  config = configs.load_config(spec)
   task = get_task(config)
   params = task.init(jax.random.key(0))['params']
   got = V.recurrent_inputs(config, task, params)
-  (x,) = got['model_inputs']
-  y, carry = task.model.apply({'params': params}, x, method=MultiHotLM.features)
-  ((h, c),) = got['states']
-  np.testing.assert_allclose(h, np.asarray(y[0]), atol=1e-5)
-  np.testing.assert_allclose(c[-1], np.asarray(carry[0][1][0]), atol=1e-5)
+  ((h, c),) = got['states'][-1:]
+  if config.task == 'pianoroll_lm':
+    (x,) = got['model_inputs']
+    y, carry = task.model.apply({'params': params}, x, method=MultiHotLM.features)
+    np.testing.assert_allclose(h, np.asarray(y[0]), atol=1e-5)
+  else:
+    inputs, cond = got['model_inputs']
+    assert cond.shape == (1, inputs.shape[1], 32)
+    logits, carry = task.model.apply({'params': params}, inputs, condition=cond)
+    np.testing.assert_allclose(h @ params['head']['kernel'] + params['head']['bias'],
+                               np.asarray(logits[0]), atol=1e-5)
+  np.testing.assert_allclose(c[-1], np.asarray(carry[-1][1][0]), atol=1e-5)
 
 
 def test_cells_picture(runs, tmp_path):
