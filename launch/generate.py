@@ -6,7 +6,7 @@
       [--seed=S]
       [--step=STEP] [--walk=random|song] [--flips=K] [--reset_every=N] [--reset_prob=P]
       [--duration_steps=N] [--silence_random=P] [--noise_scale=A,B] [--state_reset_prob=P]
-      [--state_decay=A,B] [--chop] [--chop_min=N] [--chop_max=N] [--split=NAME]
+      [--state_decay=A,B] [--chop] [--chop_min=N] [--chop_max=N] [--split=NAME] [--refine=DIR]
       [--condition_midi=PATH | --condition_key='D minor']
 
 Sampling runs inside one jitted ``lax.scan``. An option the run's task does not take is refused
@@ -86,6 +86,9 @@ _CHOP_MAX = flags.DEFINE_integer('chop_max', None, 'Chord reconstruction: longes
                                  '(frames).')
 _SPLIT = flags.DEFINE_string('split', None, 'Chord reconstruction: the split whose windows are '
                              'reconstructed (e.g. valid, test, train).')
+_REFINE = flags.DEFINE_string(
+    'refine', None, 'A refiner\'s workdir (configs/refine_duration.py or refine_velocity.py): '
+    'every sample passes through it before it is written (onsets and pitches kept).')
 _CONDITION_MIDI = flags.DEFINE_string(
     'condition_midi', None, 'Condition on the pitch-class histogram (or window statistics) of this '
     'MIDI file (runs with config.model.condition != none).')
@@ -164,6 +167,13 @@ def main(argv):
   sampler = trainer.sampler
   if sampler is None:
     raise app.UsageError(f'{_WORKDIR.value}: its {config.task} run makes no music to generate')
+  refiner = None
+  if _REFINE.value:
+    from dsjax.tasks.refine import load_refiner
+    try:
+      refiner = load_refiner(_REFINE.value)
+    except (ValueError, FileNotFoundError) as e:
+      raise app.UsageError(f'--refine: {e}') from None
   options = {k: f.value for k, f in dict(
       temperature=_TEMPERATURE, top_k=_TOP_K, top_p=_TOP_P, matmul_dtype=_MATMUL_DTYPE,
       primer=_PRIMER, mode=_MODE, threshold=_THRESHOLD, max_sustain=_MAX_SUSTAIN, noise=_NOISE,
@@ -193,6 +203,9 @@ def main(argv):
   except ValueError as e:  # a value this run cannot sample with (named by the sampler)
     raise app.UsageError(str(e)) from None
   pieces = sampler.to_pieces(samples, **decode_options)
+  if refiner is not None:
+    pieces = refiner.refine(pieces)
+    print(f'refined ({refiner.attribute}) by {_REFINE.value}', flush=True)
   out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', f'step_{step:07d}')
   os.makedirs(out, exist_ok=True)
   for i, piece in enumerate(pieces):

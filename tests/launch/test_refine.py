@@ -93,3 +93,34 @@ def test_mistakes_end_with_one_line(workdirs, tmp_path):
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: '), (
         args, result.stdout)
     assert want in lines[0], (want, lines[0])
+
+
+def test_generate_passes_its_samples_through_a_refiner(workdirs, tmp_path):
+  """``launch.generate --refine=DIR``: the same samples (same seed), the refiner's attribute
+  changed and every onset and pitch kept; a workdir that is not a refiner ends in one line."""
+  from dsjax.train.loop import train_and_evaluate
+  run = str(tmp_path / 'roll')
+  train_and_evaluate(configs.load_config('pianoroll_lstm:tiny', **{
+      'sample.num': 0, 'train.eval_every': 0, 'train.num_steps': 2, 'train.quiet': True}), run)
+
+  def generate(out, *flags):
+    env = dict(os.environ, JAX_PLATFORMS='cpu')
+    return subprocess.run([sys.executable, '-m', 'launch.generate', f'--workdir={run}', '--num=2',
+                           '--length=24', f'--out={out}', *flags], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300)
+
+  plain, refined = tmp_path / 'plain', tmp_path / 'refined'
+  assert generate(plain).returncode == 0
+  result = generate(refined, f'--refine={workdirs["velocity"]}')
+  assert result.returncode == 0, result.stdout
+  assert 'refined (velocity)' in result.stdout
+  for name in ('sample_00.mid', 'sample_01.mid'):
+    a, b = midi_io.load_midi(str(plain / name)).notes, midi_io.load_midi(str(refined / name)).notes
+    assert a['start'].tolist() == b['start'].tolist() and a['pitch'].tolist() == b['pitch'].tolist()
+    assert (a['velocity'] != b['velocity']).any()
+  result = generate(tmp_path / 'bad', f'--refine={run}')
+  assert result.returncode == 2
+  assert result.stdout.strip().splitlines()[-1].endswith("a 'pianoroll_lm' run, not a refiner "
+                                                          '(train configs/refine_duration.py or '
+                                                          'configs/refine_velocity.py)')
