@@ -18,7 +18,7 @@ from dsjax import visualize as vis
 from dsjax import viz
 from dsjax.data.events import EventVocab
 from dsjax.data.keys import Key
-from launch import visualize as V
+from launch import visualize_runs as V
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
