@@ -267,22 +267,40 @@ def summarize(rows: Sequence[dict]) -> dict[str, Any]:
   return {**stats, 'count': len(kept), 'rows': list(rows)}
 
 
-def bleu_windows(seqs: SequenceSet, num: int, length: int, seed: int = 0
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def bleu_windows(seqs: SequenceSet, num: int, length: int, seed: int = 0, *,
+                 with_starts: bool = False):
   """``(windows int [num, length], piece indices [num])``: random windows of ``length`` items
   of ``seqs`` (a piece at random among those at least that long, with replacement, then a start
-  in it; numpy ``seed``); the log's 10/15 test drew 100 windows of 55 events."""
+  in it; numpy ``seed``); the log's 10/15 test drew 100 windows of 55 events. With
+  ``with_starts``, also each window's start in its piece ``[num]``."""
   candidates = np.flatnonzero(seqs.lengths >= length)
   if not len(candidates):
     raise ValueError(f'bleu_windows: no piece has {length} items (longest: '
                      f'{int(seqs.lengths.max()) if len(seqs) else 0})')
   g = np.random.default_rng(seed)
   picks = candidates[g.integers(len(candidates), size=num)]
-  out = []
+  out, starts = [], []
   for i in picks:
     start = int(g.integers(0, seqs.lengths[i] - length + 1))
     out.append(np.asarray(seqs[int(i)])[start:start + length])
+    starts.append(start)
+  if with_starts:
+    return np.stack(out), picks, np.asarray(starts, np.int64)
   return np.stack(out), picks
+
+
+def other_piece_partners(picks: np.ndarray) -> np.ndarray | None:
+  """For each window ``i`` (of piece ``picks[i]``), the next window in order (cyclically) that
+  comes from another piece: ``int [num]``; None when every window is of one piece."""
+  picks = np.asarray(picks)
+  n = len(picks)
+  out = np.empty(n, np.int64)
+  for i in range(n):
+    j = next((int((i + k) % n) for k in range(1, n) if picks[(i + k) % n] != picks[i]), None)
+    if j is None:
+      return None
+    out[i] = j
+  return out
 
 
 def continuation_bleu(hypotheses: Sequence[Sequence[int]], references: Sequence[Sequence[int]],
@@ -484,22 +502,31 @@ def evaluate_run(workdir: str, *, num: int = 16, length: int | None = None, best
   report['bleu'] = None
   if _takes(sampler.sample, 'primer_ids'):
     log(f'BLEU: {bleu_windows_num} held-out windows, {bleu_primer} + {bleu_length} events')
-    windows, picks = bleu_windows(held, bleu_windows_num, bleu_primer + bleu_length, seed)
+    windows, picks, starts = bleu_windows(held, bleu_windows_num, bleu_primer + bleu_length,
+                                          seed, with_starts=True)
     options = {}
     cond = getattr(sampler, 'cond', None)
     if cond is not None and cond.kind != 'none':
-      options['condition'] = np.stack([sampler.condition_from_events(held[int(i)])
-                                       for i in picks])
+      # the piece's statistics without the continuation being scored
+      def without_truth(i, start):
+        piece = np.asarray(held[int(i)])
+        cut = start + bleu_primer
+        return np.concatenate([piece[:cut], piece[cut + bleu_length:]])
+      options['condition'] = np.stack([sampler.condition_from_events(without_truth(i, st))
+                                       for i, st in zip(picks, starts)])
     out_ids = np.asarray(sampler.sample(state, jax.random.fold_in(rng, 15), len(windows),
                                         bleu_length, primer_ids=windows[:, :bleu_primer],
                                         **options))
     truth = windows[:, bleu_primer:]
+    partners = other_piece_partners(picks)
     report['bleu'] = {
-        'windows': len(windows), 'primer': bleu_primer, 'length': bleu_length,
+        'windows': len(windows), 'pieces': int(len(set(picks.tolist()))),
+        'primer': bleu_primer, 'length': bleu_length,
         'max_n': BLEU_MAX_N,
         'samples': continuation_bleu(out_ids[:, bleu_primer:], truth),
-        # another window's true continuation: what real music that ignores the primer scores
-        'other_real': continuation_bleu(np.roll(truth, 1, axis=0), truth)}
+        # another piece's true continuation: what real music that ignores the primer scores
+        'other_real': (None if partners is None
+                       else continuation_bleu(truth[partners], truth))}
 
   # The reference density model.
   report['reference'] = None
@@ -587,12 +614,16 @@ def markdown(report: dict) -> str:
     lines += ['## BLEU (log 10/15)', '',
               f"{b['windows']} random held-out windows: primed with the first {b['primer']} "
               f"events, {b['length']} events generated and scored against the true "
-              f"continuation (n-grams up to {b['max_n']}). 'Other real': another window's true "
-              'continuation scored the same way.', '',
+              f"continuation (n-grams up to {b['max_n']}); a conditioned run is conditioned on "
+              "its piece without that continuation. 'Other real': the true continuation of a "
+              'window of another piece, scored the same way.', '',
               '| continuation | corpus BLEU | mean sentence BLEU | precisions 1-4 | BP |',
               '|---|---|---|---|---|']
     for name, label in (('samples', 'generated'), ('other_real', 'other real')):
       x = b[name]
+      if x is None:
+        lines.append(f'| {label} | – (every window is of one piece) | | | |')
+        continue
       lines.append(f"| {label} | {_fmt(x['corpus_bleu'], 4)} | "
                    f"{_fmt(x['sentence_bleu_mean'], 4)} | "
                    f"{' / '.join(_fmt(p, 3) for p in x['precisions'])} | "

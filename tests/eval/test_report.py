@@ -149,6 +149,16 @@ def test_bleu_windows_are_seeded_slices_of_long_enough_pieces():
   np.testing.assert_array_equal(R.bleu_windows(s, 8, 20, seed=1)[0], w)
   with pytest.raises(ValueError, match='no piece has 41 items'):
     R.bleu_windows(s, 2, 41)
+  w2, picks2, starts = R.bleu_windows(s, 8, 20, seed=1, with_starts=True)
+  np.testing.assert_array_equal(w2, w)
+  np.testing.assert_array_equal(w2[:, 0], 100 * picks2 + starts)
+
+
+def test_other_real_continuations_come_from_other_pieces():
+  np.testing.assert_array_equal(R.other_piece_partners(np.array([3, 3, 5, 3, 7])),
+                                [2, 2, 3, 4, 0])
+  assert R.other_piece_partners(np.array([4, 4, 4])) is None
+  assert R.other_piece_partners(np.array([4])) is None
 
 
 class _FakeReference:
