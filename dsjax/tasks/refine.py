@@ -22,7 +22,9 @@ the next and from the previous onset, to the next onset of the same pitch and of
 its bottom, pitch classes), its own duration (velocity only), and what is predicted and measured
 (its true duration and velocity, its piece's median duration and mean velocity). A duration never
 reaches past the next onset of the same pitch: those classes are masked out, and a longer true
-duration is cut there (as it is at ``max_steps``).
+duration is cut there. The training target ``duration`` is also cut at ``max_steps`` (its
+classes); the errors are measured against ``true_duration``, which is not, so a note longer than
+``max_steps`` counts in full against every prediction.
 
 Training rows: ``data.window`` consecutive notes of a training piece (the features were computed
 on the whole piece). Evaluation (``data.eval_splits``, ``('train', 'valid')``: the log's duration
@@ -69,7 +71,8 @@ NEAR = 4            # semitones: 'next_near' is the next onset of a pitch this c
 GAPS = ('next_onset', 'prev_onset', 'next_same', 'next_near')
 COLUMNS = ('pitch', 'bar_pos', 'onset', *GAPS, 'chord_size', 'below_top', 'above_bottom',
            'in_duration', *(f'pc{i}' for i in range(12)),
-           'duration', 'velocity', 'piece_median_duration', 'piece_mean_velocity')
+           'duration', 'velocity', 'piece_median_duration', 'piece_mean_velocity',
+           'true_duration')
 COL = {name: i for i, name in enumerate(COLUMNS)}
 SYNTHETIC = 'synthetic'
 
@@ -95,8 +98,8 @@ def note_rows(piece: Piece, grid_step: float, bar_steps: int, max_steps: int
   in onset order (see the module docstring); ``index[i]`` is row ``i``'s note in ``piece.notes``.
 
   Onsets and ends go to the grid of ``grid_step`` beats (through the piece's tempo map); a true
-  duration is at least one step, at most ``max_steps`` and at most the gap to the next onset of
-  the same pitch.
+  duration (``true_duration``) is at least one step and at most the gap to the next onset of the
+  same pitch; the training target ``duration`` is also at most ``max_steps``.
   """
   notes = piece.notes
   keep = np.flatnonzero(~notes['is_drum'])
@@ -132,13 +135,15 @@ def note_rows(piece: Piece, grid_step: float, bar_steps: int, max_steps: int
   bottom = np.minimum.reduceat(pitch, first)[inv]
   pcs = np.zeros((len(uniq), 12), np.float32)
   pcs[inv, pitch % 12] = 1.0
-  duration = np.clip(end - onset, 1, np.minimum(max_steps, np.maximum(next_same, 1)))
+  # what the model learns (a class of at most max_steps) and what it is scored against (uncut)
+  true_duration = np.clip(end - onset, 1, np.maximum(next_same, 1))
+  duration = np.minimum(true_duration, max_steps)
   cols = dict(pitch=pitch, bar_pos=onset % bar_steps, onset=onset, next_onset=next_onset,
               prev_onset=prev_onset, next_same=next_same, next_near=next_near,
               chord_size=counts[inv], below_top=top - pitch, above_bottom=pitch - bottom,
               in_duration=np.minimum(in_duration, cap), duration=duration, velocity=velocity,
-              piece_median_duration=np.full(n, np.median(duration)),
-              piece_mean_velocity=np.full(n, velocity.mean()))
+              piece_median_duration=np.full(n, np.median(true_duration)),
+              piece_mean_velocity=np.full(n, velocity.mean()), true_duration=true_duration)
   for name, values in cols.items():
     rows[:, COL[name]] = values
   rows[:, COL['pc0']:COL['pc0'] + 12] = pcs[inv]
@@ -165,7 +170,7 @@ class NoteRowEncoding(encodings.Encoding):
     return note_rows(piece, self.grid_step, self.bar_steps, self.max_steps)[0]
 
   def cache_key(self) -> str:
-    return f'refine-rows1-g{self.grid_step:g}-bar{self.bar_steps}-max{self.max_steps}'
+    return f'refine-rows2-g{self.grid_step:g}-bar{self.bar_steps}-max{self.max_steps}'
 
   def options(self) -> dict:
     return dict(grid_step=self.grid_step, bar_steps=self.bar_steps, max_steps=self.max_steps)
@@ -379,7 +384,7 @@ class RefineTask(base.Task):
       sums['err_piece_mean_sum'] = (jnp.abs(rows[..., COL['piece_mean_velocity']] - true)
                                     * mask).sum()
       return sums
-    true = rows[..., COL['duration']]
+    true = rows[..., COL['true_duration']]   # not cut at max_steps: long notes count in full
     legato = jnp.clip(rows[..., COL['next_onset']], 1, allowed_steps(rows, self.max_steps))
     guesses = {'': refine_lib.categorical_median(out).astype(jnp.float32),
                '_one_step': jnp.ones_like(true), '_piece_median':

@@ -63,6 +63,8 @@ def test_note_rows_of_a_hand_built_piece():
 def test_durations_never_pass_the_next_onset_of_their_pitch():
   rows, _ = refine.note_rows(_piece(), 0.25, 16, 4)
   np.testing.assert_array_equal(rows[:, COL['duration']], [4, 4, 2, 4, 4])   # max_steps 4
+  # what the refiner is scored against is not cut at max_steps (only at the same pitch's onset)
+  np.testing.assert_array_equal(rows[:, COL['true_duration']], [8, 4, 2, 4, 20])
   logits = jnp.zeros((5, 16))
   allowed = refine.allowed_steps(jnp.asarray(rows), 16)
   np.testing.assert_array_equal(allowed, [8, 12, 16, 16, 16])
