@@ -128,12 +128,13 @@ class Music:
 
 
 def music_of_pieces(pieces: Sequence[Piece], titles: Sequence[str] | None,
-                    cfg: roll_lib.RollConfig, num_frames: int | None = None) -> Music:
+                    cfg: roll_lib.RollConfig,
+                    num_frames: int | Sequence[int] | None = None) -> Music:
   """Encodes ``pieces`` on ``cfg`` (which needs an onset plane, see :func:`statistics_grid`).
 
   ``num_frames``: every roll cut or padded with silence to that many frames (a roll model's
-  window); None: each up to its last note's end, at least one frame (a silent piece has one
-  silent frame).
+  window), or one such count per piece; None: each up to its last note's end, at least one frame
+  (a silent piece has one silent frame).
   """
   if not cfg.onset_plane or cfg.velocity_plane:
     raise ValueError(f'music_of_pieces: {cfg} needs an onset plane and no velocity plane')
@@ -142,9 +143,13 @@ def music_of_pieces(pieces: Sequence[Piece], titles: Sequence[str] | None,
   if len(titles) != len(pieces):
     raise ValueError(f'{len(titles)} titles for {len(pieces)} pieces')
   onset = cfg.plane_index('onset')
+  if num_frames is None or np.ndim(num_frames) == 0:
+    num_frames = [num_frames] * len(pieces)
+  if len(num_frames) != len(pieces):
+    raise ValueError(f'{len(num_frames)} frame counts for {len(pieces)} pieces')
   rolls, onsets = [], []
-  for p in pieces:
-    r = roll_lib.encode_pianoroll(p, cfg, num_frames=num_frames)
+  for p, frames in zip(pieces, num_frames):
+    r = roll_lib.encode_pianoroll(p, cfg, num_frames=None if frames is None else int(frames))
     if len(r) == 0:
       r = np.zeros((1,) + cfg.frame_shape, cfg.dtype)
     rolls.append(np.ascontiguousarray(r[..., 0]))
@@ -471,8 +476,11 @@ def evaluate_run(workdir: str, *, num: int = 16, length: int | None = None, best
   sample_pieces = sampler.to_pieces(generated)
   music = {
       'samples': music_of_pieces(sample_pieces, [f'sample {i}' for i in range(num)], grid, frames),
-      'real': music_of_pieces(sampler.to_pieces(real_items), real_names, grid, frames),
-      'train': music_of_pieces(sampler.to_pieces(train_items), train_names, grid, frames)}
+      # a real window shorter than the samples (a short piece) is not padded with silence
+      'real': music_of_pieces(sampler.to_pieces(real_items), real_names, grid,
+                              frames and [min(frames, len(x)) for x in real_items]),
+      'train': music_of_pieces(sampler.to_pieces(train_items), train_names, grid,
+                               frames and [min(frames, len(x)) for x in train_items])}
   report['statistics_grid'] = {'step_beats': grid.step, 'keys': grid.keys,
                                'frames_per_beat': frames_per_beat(grid),
                                'beats_per_bar': BEATS_PER_BAR,

@@ -190,3 +190,14 @@ def test_reference_scores_encode_on_the_models_grid_and_cut_to_the_shortest():
 def test_jsonable_turns_nan_into_null():
   got = R._jsonable({'a': np.float32(1.5), 'b': [math.nan, np.int64(3)], 'c': np.arange(2)})
   assert got == {'a': 1.5, 'b': [None, 3], 'c': [0, 1]}
+
+
+def test_music_of_pieces_takes_a_frame_count_per_piece():
+  """A real window shorter than the samples keeps its own length (no padding with silence)."""
+  p = piece([60, 64], [0.0, 0.5], [0.5, 1.0])                         # 4 eighth-note frames
+  m = R.music_of_pieces([p, p], None, EIGHTHS, num_frames=[6, 3])
+  assert [len(r) for r in m.rolls] == [6, 3]
+  assert m.rolls[0][:4].sum() == m.rolls[0].sum() == 4 and m.rolls[1].sum() == 3
+  assert [len(r) for r in R.music_of_pieces([p, p], None, EIGHTHS, num_frames=5).rolls] == [5, 5]
+  with pytest.raises(ValueError, match='2 frame counts for 1 pieces'):
+    R.music_of_pieces([p], None, EIGHTHS, num_frames=[1, 2])
