@@ -10,9 +10,12 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import jax, numpy as np
-from dsjax.train.loop import restore_for_inference
-from dsjax.eval import music_stats as ms
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dsjax.eval import music_stats as ms  # noqa: E402
+from dsjax.train.loop import restore_for_inference  # noqa: E402
 
 wd = sys.argv[1]
 config, trainer, state, step = restore_for_inference(wd)
