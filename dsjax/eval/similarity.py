@@ -172,29 +172,39 @@ def lcs_lengths(query: Sequence[int], references: Sequence[Sequence[int]], *,
   One DP row per query item over ``chunk_size`` references at once (sorted by length, each chunk
   padded to its longest): memory ``O(chunk_size * max_len)``, time about ``O(n * total_len)``.
   """
+  return _over_chunks(_lcs_padded, query, references, chunk_size)
+
+
+def _over_chunks(padded_fn, query, references, chunk_size: int) -> np.ndarray:
+  """``padded_fn(q, table)`` over the references in chunks: ``int64 [len(references)]``.
+
+  References are sorted by length and cut into chunks of ``chunk_size``, each padded to its own
+  longest (the padded cells stay close to the total length even when one piece is much longer
+  than the others) with a value below every item, so that padding never matches: ``table
+  int64 [chunk, width]``, at least one column wide."""
   q = _int_sequence(query, 'query')
   refs = [_int_sequence(r, f'reference {i}') for i, r in enumerate(references)]
   out = np.zeros(len(refs), np.int64)
   if not refs or len(q) == 0:
     return out
-  # References sorted by length and cut into chunks, each padded to its own longest: the padded
-  # cells stay close to the total length even when one piece is much longer than the others.
   order = np.argsort([len(r) for r in refs], kind='stable')
   for chunk in np.array_split(order, max(1, -(-len(order) // chunk_size))):
-    out[chunk] = _lcs_padded(q, [refs[i] for i in chunk])
+    rows = [refs[i] for i in chunk]
+    width = max(len(r) for r in rows)
+    if width == 0:
+      continue
+    pad = int(min(q.min(), min((int(r.min()) for r in rows if len(r)), default=0))) - 1
+    table = np.full((len(rows), width), pad, np.int64)
+    for i, r in enumerate(rows):
+      table[i, :len(r)] = r
+    out[chunk] = padded_fn(q, table)
   return out
 
 
-def _lcs_padded(q: np.ndarray, refs: list[np.ndarray]) -> np.ndarray:
-  width = max(len(r) for r in refs)
-  if width == 0:
-    return np.zeros(len(refs), np.int64)
-  pad = int(min(q.min(), min((int(r.min()) for r in refs if len(r)), default=0))) - 1
-  table = np.full((len(refs), width), pad, np.int64)
-  for i, r in enumerate(refs):
-    table[i, :len(r)] = r
+def _lcs_padded(q: np.ndarray, table: np.ndarray) -> np.ndarray:
+  width = table.shape[1]
   dtype = np.int16 if len(q) < 2**15 else np.int32
-  row = np.zeros((len(refs), width + 1), dtype)   # row[:, j + 1] = LCS(query[:i], ref[:j + 1])
+  row = np.zeros((len(table), width + 1), dtype)   # row[:, j + 1] = LCS(query[:i], ref[:j + 1])
   for x in q:
     diag = row[:, :-1] + (table == x)
     t = np.maximum(row[:, 1:], diag)
@@ -248,27 +258,12 @@ def longest_common_runs(query: Sequence[int], references: Sequence[Sequence[int]
   ``references`` (longest common substring): ``int64 [len(references)]``. One DP row per query
   item over ``chunk_size`` references at once, as :func:`lcs_lengths`:
   ``row_i[j] = row_{i-1}[j-1] + 1`` where ``query[i] == ref[j]``, else 0."""
-  q = _int_sequence(query, 'query')
-  refs = [_int_sequence(r, f'reference {i}') for i, r in enumerate(references)]
-  out = np.zeros(len(refs), np.int64)
-  if not refs or len(q) == 0:
-    return out
-  order = np.argsort([len(r) for r in refs], kind='stable')
-  for chunk in np.array_split(order, max(1, -(-len(order) // chunk_size))):
-    out[chunk] = _runs_padded(q, [refs[i] for i in chunk])
-  return out
+  return _over_chunks(_runs_padded, query, references, chunk_size)
 
 
-def _runs_padded(q: np.ndarray, refs: list[np.ndarray]) -> np.ndarray:
-  width = max(len(r) for r in refs)
-  if width == 0:
-    return np.zeros(len(refs), np.int64)
-  pad = int(min(q.min(), min((int(r.min()) for r in refs if len(r)), default=0))) - 1
-  table = np.full((len(refs), width), pad, np.int64)
-  for i, r in enumerate(refs):
-    table[i, :len(r)] = r
-  row = np.zeros((len(refs), width + 1), np.int32)   # row[:, j + 1]: run ending at ref[j]
-  best = np.zeros(len(refs), np.int32)
+def _runs_padded(q: np.ndarray, table: np.ndarray) -> np.ndarray:
+  row = np.zeros((len(table), table.shape[1] + 1), np.int32)   # row[:, j + 1]: run ending at ref[j]
+  best = np.zeros(table.shape[0], np.int32)
   for x in q:
     row[:, 1:] = np.where(table == x, row[:, :-1] + 1, 0)
     np.maximum(best, row.max(1), out=best)
